@@ -1,0 +1,140 @@
+/**
+ * Every NATS subject nex-ts uses is built here, and nowhere else.
+ *
+ * ```ts
+ * import { subjects } from "./subjects.js";
+ * subjects.control("default", "DEPLOY", nodeId); // "$NEX.SVC.default.control.DEPLOY.<nodeId>"
+ * ```
+ */
+
+/** The root of every subject nex-ts owns. */
+export const NEX_ROOT = "$NEX";
+
+/** The control API verbs. */
+export const ControlVerb = {
+  PING: "PING",
+  INFO: "INFO",
+  AUCTION: "AUCTION",
+  DEPLOY: "DEPLOY",
+  STOP: "STOP",
+  LIST: "LIST",
+  LAMEDUCK: "LAMEDUCK",
+} as const;
+/** One of the control API verbs. */
+export type ControlVerb = (typeof ControlVerb)[keyof typeof ControlVerb];
+
+/** Verbs that every node answers (scatter-gather) when sent without a node id. */
+export const BROADCAST_VERBS: readonly ControlVerb[] = ["PING", "AUCTION", "LIST"];
+
+/** The namespace that node-wide events and heartbeats use. */
+export const SYSTEM_NAMESPACE = "system";
+
+/** The namespace a workload lands in when none is given. */
+export const DEFAULT_NAMESPACE = "default";
+
+/** The micro service name every node registers, so `$SRV.PING.nex-node` finds them all. */
+export const CONTROL_SERVICE_NAME = "nex-node";
+
+/** Object store bucket that `nex devrun` uploads artifacts to. */
+export const ARTIFACT_BUCKET = "NEX_ARTIFACTS";
+
+/** KV bucket holding every node's desired state (one key per node and workload). */
+export const STATE_BUCKET = "NEX_STATE";
+
+/** Stream that keeps recent logs and events, so `nex logs` and `nex events` can show history. */
+export const FEED_STREAM = "NEX_FEED";
+
+/** Output streams of a workload. */
+export type LogStream = "stdout" | "stderr";
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** True when `s` is a valid single subject token for nex names (namespace, workload name, node id). */
+export function isName(s: unknown): s is string {
+  return typeof s === "string" && s.length > 0 && s.length <= 64 && TOKEN.test(s);
+}
+
+function token(kind: string, s: string): string {
+  if (!isName(s)) throw new Error(`invalid ${kind} "${s}": use letters, digits, '_' and '-' (at most 64)`);
+  return s;
+}
+
+/** Builds nex-ts subjects. Every argument is validated, so a bad name can never widen a subscription. */
+export const subjects = {
+  /** Control API subject: `$NEX.SVC.<ns>.control.<VERB>[.<nodeId>]`. Use `"*"` as ns only for subscriptions. */
+  control(ns: string, verb: ControlVerb, nodeId?: string): string {
+    const n = ns === "*" ? ns : token("namespace", ns);
+    const base = `${NEX_ROOT}.SVC.${n}.control.${verb}`;
+    return nodeId === undefined ? base : `${base}.${nodeId === "*" ? "*" : token("node id", nodeId)}`;
+  },
+
+  /** Log lines of one workload: `$NEX.FEED.<ns>.logs.<name>.<id>.<stream>`. */
+  logs(ns: string, name: string, id: string, stream: LogStream): string {
+    return `${NEX_ROOT}.FEED.${token("namespace", ns)}.logs.${token("name", name)}.${token("id", id)}.${stream}`;
+  },
+
+  /** A filter for log lines: all of a namespace, one workload name, or one instance. */
+  logsFilter(ns: string, name?: string, id?: string): string {
+    const base = `${NEX_ROOT}.FEED.${ns === "*" ? "*" : token("namespace", ns)}.logs`;
+    if (name === undefined) return `${base}.>`;
+    if (id === undefined) return `${base}.${token("name", name)}.>`;
+    return `${base}.${token("name", name)}.${token("id", id)}.*`;
+  },
+
+  /** A CloudEvent of one type: `$NEX.FEED.<ns>.events.<type>`. */
+  event(ns: string, type: string): string {
+    return `${NEX_ROOT}.FEED.${token("namespace", ns)}.events.${token("event type", type)}`;
+  },
+
+  /** A filter for events of one namespace (or `"*"` for all). */
+  eventsFilter(ns: string): string {
+    return `${NEX_ROOT}.FEED.${ns === "*" ? "*" : token("namespace", ns)}.events.*`;
+  },
+
+  /** The subjects the feed stream captures. */
+  feedStreamSubjects(): string[] {
+    return [`${NEX_ROOT}.FEED.*.logs.>`, `${NEX_ROOT}.FEED.*.events.*`];
+  },
+
+  /** Queue group for a workload's triggers: instances of one workload share the load, other workloads get their own copy. */
+  triggerQueue(ns: string, name: string): string {
+    return `nex.${token("namespace", ns)}.${token("name", name)}`;
+  },
+
+  /** KV key of one workload's desired state. */
+  stateKey(nodeId: string, workloadId: string): string {
+    return `${token("node id", nodeId)}.${token("workload id", workloadId)}`;
+  },
+
+  /** KV key filter for all of one node's workloads. */
+  stateKeyFilter(nodeId: string): string {
+    return `${token("node id", nodeId)}.>`;
+  },
+
+  /** The `$SRV` discovery subjects, for a given micro service name. */
+  srv(verb: "PING" | "INFO" | "STATS", name?: string): string {
+    return name === undefined ? `$SRV.${verb}` : `$SRV.${verb}.${name}`;
+  },
+};
+
+/** Prefixes a trigger may not live under: the server's, JetStream's, ours, micro discovery and reply inboxes. */
+export const RESERVED_PREFIXES = ["$SYS", "$JS", "$NEX", "$SRV", "$KV", "$O", "_INBOX"] as const;
+
+/** Why `subject` can't be a trigger, or `undefined` when it can. */
+export function triggerSubjectProblem(subject: unknown): string | undefined {
+  if (typeof subject !== "string" || subject.length === 0) return "a trigger subject must be a non-empty string";
+  if (subject.length > 255) return "a trigger subject is at most 255 characters";
+  if (/\s/.test(subject)) return `"${subject}" contains whitespace`;
+  const tokens = subject.split(".");
+  if (tokens.some((t) => t.length === 0)) return `"${subject}" has an empty token`;
+  for (const [i, t] of tokens.entries()) {
+    if (t.includes(">") && (t !== ">" || i !== tokens.length - 1)) return `"${subject}": '>' must be a whole, last token`;
+    if (t.includes("*") && t !== "*") return `"${subject}": '*' must be a whole token`;
+  }
+  const first = tokens[0]!;
+  if (first === "*" || first === ">") return `"${subject}" starts with a wildcard, which would capture system subjects`;
+  const upper = first.toUpperCase();
+  const reserved = RESERVED_PREFIXES.find((p) => upper === p.toUpperCase());
+  if (reserved !== undefined) return `"${subject}" is under ${reserved}, which is reserved`;
+  return undefined;
+}

@@ -1,0 +1,78 @@
+/**
+ * The control API: a NATS micro service named `nex-node`, so `$SRV.PING/INFO/STATS` discover every node.
+ * Replies are JSON. Failures are micro errors (`Nats-Service-Error`, `Nats-Service-Error-Code`) with a JSON
+ * `{code, message, hint}` body: a request is never met with silence, except broadcast verbs a node declines.
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
+import {
+  CONTROL_SERVICE_NAME,
+  NexError,
+  VERSION,
+  subjects,
+  type ControlVerb,
+} from "../contract/index.js";
+
+/** Returned by a broadcast handler that chooses not to answer (a node that doesn't match stays silent). */
+export const DECLINE = Symbol("decline");
+
+/** A control handler: gets the namespace (from the subject) and the raw body. */
+export type ControlHandler = (ns: string, body: Uint8Array) => Promise<unknown>;
+
+/** The node operations behind the control API. */
+export type ControlHandlers = Record<"ping" | "info" | "auction" | "deploy" | "stop" | "list" | "lameduck", ControlHandler>;
+
+const ROUTES: { name: string; verb: ControlVerb; targeted: boolean; handler: keyof ControlHandlers }[] = [
+  { name: "ping", verb: "PING", targeted: false, handler: "ping" },
+  { name: "ping-node", verb: "PING", targeted: true, handler: "ping" },
+  { name: "info", verb: "INFO", targeted: true, handler: "info" },
+  { name: "auction", verb: "AUCTION", targeted: false, handler: "auction" },
+  { name: "deploy", verb: "DEPLOY", targeted: true, handler: "deploy" },
+  { name: "stop", verb: "STOP", targeted: true, handler: "stop" },
+  { name: "list", verb: "LIST", targeted: false, handler: "list" },
+  { name: "list-node", verb: "LIST", targeted: true, handler: "list" },
+  { name: "lameduck", verb: "LAMEDUCK", targeted: true, handler: "lameduck" },
+];
+
+/** Starts the control service for a node. */
+export async function startControlService(
+  nc: NatsConnection,
+  node: { id: string; name: string },
+  handlers: ControlHandlers,
+): Promise<Service> {
+  // @nats-io/services pins its own nats-core copy; the connection is the same object at run time.
+  const srv = await new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+    name: CONTROL_SERVICE_NAME,
+    version: VERSION,
+    description: "nex-ts node control API",
+    metadata: { node_id: node.id, node_name: node.name },
+    // No queue group: broadcast verbs must reach every node, and targeted subjects are unique anyway.
+    queue: "",
+  });
+  for (const r of ROUTES) {
+    const subject = subjects.control("*", r.verb, r.targeted ? node.id : undefined);
+    srv.addEndpoint(r.name, {
+      subject,
+      handler: (err, msg) => {
+        if (err) return;
+        void dispatch(msg, handlers[r.handler], !r.targeted);
+      },
+      metadata: { verb: r.verb, targeted: String(r.targeted) },
+    });
+  }
+  return srv;
+}
+
+async function dispatch(msg: ServiceMsg, handler: ControlHandler, broadcast: boolean): Promise<void> {
+  const ns = msg.subject.split(".")[2] ?? "";
+  try {
+    const out = await handler(ns, msg.data);
+    if (out === DECLINE) return;
+    msg.respond(JSON.stringify(out ?? {}));
+  } catch (err) {
+    const e = NexError.from(err);
+    // A broadcast that a node can't serve is answered by the nodes that can.
+    if (broadcast && e.code === "NEX_E_NODE_NOT_FOUND") return;
+    msg.respondError(e.status, e.message, JSON.stringify(e.toBody()));
+  }
+}

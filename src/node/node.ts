@@ -1,0 +1,263 @@
+/**
+ * A nex node: the control plane of one host. It answers the control API, keeps desired state in KV, fetches and
+ * verifies artifacts, supervises runtimes, and publishes events and heartbeats.
+ *
+ * ```ts
+ * const node = await NexNode.start({ connection: resolveConnection({}) });
+ * await node.stop();
+ * ```
+ */
+import { cpus, freemem, loadavg } from "node:os";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Service } from "@nats-io/services";
+import {
+  DEFAULT_NAMESPACE,
+  NexError,
+  SYSTEM_NAMESPACE,
+  VERSION,
+  parseBody,
+  optStringMap,
+  subjects,
+  validateDeploy,
+  type AuctionRequest,
+  type Bid,
+  type EventType,
+  type LameduckReply,
+  type ListReply,
+  type NodeInfo,
+  type NodeState,
+  type NodeSummary,
+  type StopReply,
+  type WorkloadType,
+} from "../contract/index.js";
+import { connectNats } from "../nats/connect.js";
+import type { RuntimeHost } from "../runtimes/runtime.js";
+import { createRuntimes } from "../runtimes/registry.js";
+import { FunctionRuntime } from "../runner/function-runtime.js";
+import { ArtifactStore } from "./artifacts.js";
+import { DECLINE, startControlService, type ControlHandlers } from "./control.js";
+import { EventPublisher, ensureFeedStream } from "./events.js";
+import { loadIdentity, type NodeIdentity } from "./identity.js";
+import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
+import { StateStore } from "./state.js";
+import { automaticTags, tagsMatch } from "./tags.js";
+import { WorkloadManager } from "./workloads.js";
+
+/** A running node. */
+export class NexNode {
+  private state: NodeState = "starting";
+  private readonly startedAt = new Date();
+  private service: Service | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private lameduckTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly stoppedHooks: (() => void)[] = [];
+
+  private constructor(
+    readonly opts: ResolvedNodeOptions,
+    readonly identity: NodeIdentity,
+    readonly nc: NatsConnection,
+    private readonly events: EventPublisher,
+    private readonly workloads: WorkloadManager,
+    private readonly runtimes: Awaited<ReturnType<typeof createRuntimes>>,
+    readonly tags: Record<string, string>,
+  ) {}
+
+  /** The node's public id (an nkey). */
+  get id(): string {
+    return this.identity.id;
+  }
+
+  /** Connects, restores desired state, and starts answering the control API. */
+  static async start(options: NodeOptions, log: (line: string) => void = () => undefined): Promise<NexNode> {
+    const opts = resolveNodeOptions(options);
+    const identity = loadIdentity(opts.seedFile);
+    const nc = await connectNats(opts.connection, `nex-node-${opts.name}`, true);
+    try {
+      const events = new EventPublisher(nc, identity.id);
+      let state: StateStore | undefined;
+      try {
+        await ensureFeedStream(nc);
+        state = await StateStore.open(nc, identity.id);
+      } catch (err) {
+        log(`warning: JetStream is unavailable (${(err as Error).message}); running without persistent state or log history`);
+      }
+      const tags = { ...opts.tags, ...automaticTags({ name: opts.name, sandbox: opts.sandbox }) };
+      const host: RuntimeHost = {
+        nodeId: identity.id,
+        connection: opts.connection,
+        dataDir: opts.dataDir,
+        sandbox: opts.sandbox,
+        autoCreateBuckets: opts.autoCreateBuckets,
+        event: (ns, type, wid, data) => events.emit(ns, type, wid, data),
+        log: (spec, stream, line) => {
+          try {
+            nc.publish(subjects.logs(spec.namespace, spec.name, spec.id, stream), line);
+          } catch {
+            // closed connection: logs are best effort
+          }
+        },
+      };
+      const runtimes = await createRuntimes(host, opts.types);
+      const artifacts = new ArtifactStore(nc, join(opts.dataDir, "artifacts"), opts.maxArtifactBytes);
+      const workloads = new WorkloadManager({ nodeId: identity.id, runtimes, artifacts, state, host, maxWorkloads: opts.maxWorkloads });
+      const node = new NexNode(opts, identity, nc, events, workloads, runtimes, tags);
+      await node.boot(state, log);
+      return node;
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async boot(state: StateStore | undefined, log: (line: string) => void): Promise<void> {
+    const v8 = this.runtimes.get("v8");
+    if (this.opts.warmRunners && v8 instanceof FunctionRuntime && this.serves(DEFAULT_NAMESPACE)) {
+      await v8.warm(DEFAULT_NAMESPACE).catch((err: Error) => log(`warning: could not start the JS runner: ${err.message}`));
+    }
+    if (state) await this.restore(state, log);
+    this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());
+    this.state = "running";
+    this.emit(SYSTEM_NAMESPACE, "node_started", this.id, { ...this.summary() });
+    this.heartbeat = setInterval(() => this.emit(SYSTEM_NAMESPACE, "node_heartbeat", this.id, { ...this.summary() }), this.opts.heartbeatIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  /** Brings back every workload recorded for this node. */
+  private async restore(state: StateStore, log: (line: string) => void): Promise<void> {
+    const specs = await state.load((key, err) => log(`warning: skipping unreadable state entry ${key}: ${err.message}`));
+    for (const spec of specs) {
+      if (!this.serves(spec.namespace) || !this.runtimes.has(spec.type)) continue;
+      try {
+        await this.workloads.deploy(spec, true);
+        log(`restored ${spec.type} workload ${spec.namespace}/${spec.name} (${spec.id})`);
+      } catch (err) {
+        const e = NexError.from(err);
+        log(`warning: could not restore ${spec.namespace}/${spec.name}: ${e.code} ${e.message}`);
+      }
+    }
+  }
+
+  private serves(ns: string): boolean {
+    return this.opts.namespaces === "*" || this.opts.namespaces.includes(ns);
+  }
+
+  private requireNamespace(ns: string): void {
+    if (!this.serves(ns)) throw new NexError("NEX_E_NODE_NOT_FOUND", `node ${this.id} does not serve namespace ${ns}`);
+  }
+
+  private emit(ns: string, type: EventType, subject: string | undefined, data: Record<string, unknown>): void {
+    this.events.emit(ns, type, subject, data);
+  }
+
+  /** The node's public summary. */
+  summary(): NodeSummary {
+    return {
+      nodeId: this.id,
+      name: this.opts.name,
+      version: VERSION,
+      state: this.state,
+      startedAt: this.startedAt.toISOString(),
+      uptimeMs: Date.now() - this.startedAt.getTime(),
+      tags: this.tags,
+      types: [...this.runtimes.keys()],
+      workloads: this.workloads.count,
+      load: Math.round((loadavg()[0]! / Math.max(1, cpus().length)) * 100) / 100,
+      freeMemMiB: Math.round(freemem() / 1024 / 1024),
+    };
+  }
+
+  private handlers(): ControlHandlers {
+    return {
+      ping: async (_ns, body) => {
+        const tags = optStringMap(parseBody(body), "tags");
+        return tagsMatch(this.tags, tags) ? this.summary() : DECLINE;
+      },
+      info: async (ns) => {
+        const info: NodeInfo = {
+          ...this.summary(),
+          namespaces: this.opts.namespaces,
+          sandbox: this.opts.sandbox,
+          workloadList: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns),
+        };
+        return info;
+      },
+      auction: async (ns, body) => this.bid(ns, parseBody(body) as Partial<AuctionRequest>),
+      deploy: async (ns, body) => {
+        this.requireNamespace(ns);
+        const spec = validateDeploy(parseBody(body), ns);
+        if (this.state !== "running") throw new NexError("NEX_E_LAMEDUCK", `node ${this.id} is ${this.state} and takes no new work`);
+        return this.workloads.deploy(spec);
+      },
+      stop: async (ns, body) => {
+        this.requireNamespace(ns);
+        const b = parseBody(body);
+        const id = typeof b["id"] === "string" ? b["id"] : undefined;
+        const name = typeof b["name"] === "string" ? b["name"] : undefined;
+        if (!id && !name) throw new NexError("NEX_E_INVALID_FIELD", "stop needs an id or a name");
+        const reply: StopReply = { stopped: await this.workloads.stop(ns, { id, name }) };
+        return reply;
+      },
+      list: async (ns, body) => {
+        if (!this.serves(ns) && ns !== SYSTEM_NAMESPACE) return DECLINE;
+        const b = parseBody(body);
+        const name = typeof b["name"] === "string" ? b["name"] : undefined;
+        const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
+        return reply;
+      },
+      lameduck: async (_ns, body) => {
+        const b = parseBody(body);
+        const delay = typeof b["delayMs"] === "number" && b["delayMs"] >= 0 ? b["delayMs"] : 0;
+        this.lameduck(delay);
+        const reply: LameduckReply = { nodeId: this.id, state: this.state };
+        return reply;
+      },
+    };
+  }
+
+  /** A bid for an auction, or DECLINE when this node can't or shouldn't take the workload. */
+  private bid(ns: string, req: Partial<AuctionRequest>): Bid | typeof DECLINE {
+    if (this.state !== "running" || !this.serves(ns)) return DECLINE;
+    if (typeof req.type !== "string" || !this.runtimes.has(req.type as WorkloadType)) return DECLINE;
+    if (!tagsMatch(this.tags, req.tags)) return DECLINE;
+    if (this.workloads.count >= this.opts.maxWorkloads) return DECLINE;
+    const s = this.summary();
+    // Lower is better: CPU pressure dominates, then how many workloads the node already runs.
+    const score = s.load * 100 + s.workloads + (s.freeMemMiB < 256 ? 1000 : 0);
+    return { node: s, score };
+  }
+
+  /** Stops taking new work; after `delayMs`, drains the workloads and stops the node. */
+  lameduck(delayMs: number): void {
+    if (this.state !== "running") return;
+    this.state = "lameduck";
+    this.tags["nex.lameduck"] = "true";
+    this.emit(SYSTEM_NAMESPACE, "node_lameduck", this.id, { delayMs });
+    this.lameduckTimer = setTimeout(() => void this.stop(), delayMs);
+  }
+
+  /** Resolves when the node has stopped (by `stop()` or after lame duck). */
+  onStopped(fn: () => void): void {
+    this.stoppedHooks.push(fn);
+  }
+
+  /** Stops in order: stop taking work, stop workloads (keeping desired state), then close NATS. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
+    this.state = "stopping";
+    clearInterval(this.heartbeat);
+    clearTimeout(this.lameduckTimer);
+    await this.service?.stop().catch(() => undefined);
+    await this.workloads.stopAll(true);
+    await Promise.allSettled([...this.runtimes.values()].map((r) => r.close()));
+    this.state = "stopped";
+    this.emit(SYSTEM_NAMESPACE, "node_stopped", this.id, { nodeId: this.id });
+    await this.nc.drain().catch(() => undefined);
+    for (const fn of this.stoppedHooks) fn();
+  }
+}

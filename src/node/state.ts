@@ -1,0 +1,51 @@
+/**
+ * Desired state: one KV entry per node and workload (key `<nodeId>.<workloadId>`), holding the accepted spec.
+ * A node that restarts reads its entries back and redeploys them. The bucket has `allow_direct: false`, because
+ * on 2.9 a direct get can return stale data right after a put (see docs/design.md).
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { STATE_BUCKET, subjects, type WorkloadSpec } from "../contract/index.js";
+
+/** Reads and writes a node's desired state. */
+export class StateStore {
+  private constructor(
+    private readonly kv: KV,
+    private readonly nodeId: string,
+  ) {}
+
+  /** Opens (creating when missing) the state bucket. */
+  static async open(nc: NatsConnection, nodeId: string): Promise<StateStore> {
+    const kvm = new Kvm(jetstream(nc, { timeout: 5_000 }));
+    const kv = await kvm.create(STATE_BUCKET, { history: 1, allow_direct: false, description: "nex-ts desired state" });
+    return new StateStore(kv, nodeId);
+  }
+
+  /** Records a workload as desired. */
+  async save(spec: WorkloadSpec): Promise<void> {
+    await this.kv.put(subjects.stateKey(this.nodeId, spec.id), JSON.stringify(spec));
+  }
+
+  /** Forgets a workload. */
+  async remove(workloadId: string): Promise<void> {
+    await this.kv.purge(subjects.stateKey(this.nodeId, workloadId));
+  }
+
+  /** Every workload this node should be running. Entries that no longer parse are skipped and reported. */
+  async load(onBad: (key: string, err: Error) => void): Promise<WorkloadSpec[]> {
+    const out: WorkloadSpec[] = [];
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys(subjects.stateKeyFilter(this.nodeId))) keys.push(k);
+    for (const k of keys) {
+      const e = await this.kv.get(k);
+      if (!e || e.operation !== "PUT") continue;
+      try {
+        out.push(e.json<WorkloadSpec>());
+      } catch (err) {
+        onBad(k, err as Error);
+      }
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The node-side Runtime for functions (v8 and wasm). Functions live in runner processes, one per namespace and
+ * engine, so tenants are apart and a crash costs one runner, never the node. When a runner dies the runtime
+ * respawns it (with backoff) and redeploys its functions from memory.
+ */
+import type { WorkloadSpec, WorkloadType } from "../contract/index.js";
+import { NexError } from "../contract/index.js";
+import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtimes/runtime.js";
+import type { FromRunner, RunnerKind, StatsReply } from "./protocol.js";
+import { RunnerProcess } from "./supervisor.js";
+
+const DEPLOY_TIMEOUT_MS = 60_000;
+const MAX_BACKOFF_MS = 30_000;
+
+interface Deployed {
+  spec: WorkloadSpec;
+  code: Uint8Array;
+  stats: WorkloadStats;
+}
+
+interface Slot {
+  ns: string;
+  proc?: RunnerProcess;
+  starting?: Promise<RunnerProcess>;
+  crashes: number;
+  functions: Map<string, Deployed>;
+}
+
+/** Runs functions of one engine kind in runner processes. */
+export class FunctionRuntime implements Runtime {
+  private slots = new Map<string, Slot>();
+  private closed = false;
+
+  constructor(
+    readonly type: WorkloadType & RunnerKind,
+    private readonly host: RuntimeHost,
+  ) {}
+
+  /** Starts the runner for a namespace ahead of the first deploy, so that deploy is fast. */
+  async warm(ns: string): Promise<void> {
+    await this.ensure(this.slot(ns));
+  }
+
+  async deploy(spec: WorkloadSpec, artifact: ArtifactRef): Promise<WorkloadHandle> {
+    const slot = this.slot(spec.namespace);
+    const proc = await this.ensure(slot);
+    await proc.request({ t: "deploy", spec, code: artifact.bytes }, DEPLOY_TIMEOUT_MS + spec.timeoutMs);
+    const d: Deployed = { spec, code: artifact.bytes, stats: { state: "running", invocations: 0, failures: 0, restarts: 0 } };
+    slot.functions.set(spec.id, d);
+    return {
+      id: spec.id,
+      stats: () => d.stats,
+      stop: () => this.undeploy(slot, spec.id),
+    };
+  }
+
+  private async undeploy(slot: Slot, id: string): Promise<void> {
+    if (!slot.functions.delete(id)) return;
+    if (slot.proc?.alive) await slot.proc.request({ t: "stop", id }, 30_000).catch(() => undefined);
+  }
+
+  async refreshStats(): Promise<void> {
+    await Promise.all(
+      [...this.slots.values()].map(async (slot) => {
+        if (!slot.proc?.alive || slot.functions.size === 0) return;
+        const stats = await slot.proc.request<StatsReply>({ t: "stats" }, 5_000).catch(() => undefined);
+        if (!stats) return;
+        for (const [id, s] of Object.entries(stats)) {
+          const d = slot.functions.get(id);
+          if (d) d.stats = { ...s, restarts: d.stats.restarts };
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.slots.values()].map((s) => s.proc?.stop()));
+    this.slots.clear();
+  }
+
+  private slot(ns: string): Slot {
+    let s = this.slots.get(ns);
+    if (!s) {
+      s = { ns, crashes: 0, functions: new Map() };
+      this.slots.set(ns, s);
+    }
+    return s;
+  }
+
+  private async ensure(slot: Slot): Promise<RunnerProcess> {
+    if (slot.proc?.alive) return slot.proc;
+    if (this.closed) throw new NexError("NEX_E_RUNNER_UNAVAILABLE", "the node is stopping");
+    slot.starting ??= this.spawn(slot).finally(() => {
+      slot.starting = undefined;
+    });
+    return slot.starting;
+  }
+
+  private async spawn(slot: Slot): Promise<RunnerProcess> {
+    const proc = await RunnerProcess.start(
+      {
+        kind: this.type,
+        nodeId: this.host.nodeId,
+        namespace: slot.ns,
+        connection: this.host.connection,
+        autoCreateBuckets: this.host.autoCreateBuckets,
+      },
+      (line) => process.stderr.write(`[runner ${this.type}/${slot.ns}] ${line}\n`),
+    );
+    proc.on("event", (m: Extract<FromRunner, { t: "event" }>) => this.host.event(m.ns, m.type, m.workloadId, m.data));
+    proc.once("exit", (code: number | null, signal: string | null) => this.onExit(slot, proc, code, signal));
+    slot.proc = proc;
+    return proc;
+  }
+
+  private onExit(slot: Slot, proc: RunnerProcess, code: number | null, signal: string | null): void {
+    if (slot.proc === proc) slot.proc = undefined;
+    if (this.closed) return;
+    slot.crashes++;
+    const reason = signal ?? `exit code ${code}`;
+    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(slot.crashes - 1, 10));
+    for (const d of slot.functions.values()) {
+      d.stats = { ...d.stats, state: "starting", restarts: d.stats.restarts + 1, lastError: `runner died (${reason})` };
+    }
+    this.host.event(slot.ns, "runner_restarted", undefined, {
+      kind: this.type,
+      namespace: slot.ns,
+      reason,
+      functions: slot.functions.size,
+      delayMs: delay,
+    });
+    const timer = setTimeout(() => void this.restore(slot), delay);
+    timer.unref();
+  }
+
+  /** Respawns a dead runner and redeploys what it held. */
+  private async restore(slot: Slot): Promise<void> {
+    if (this.closed || slot.proc?.alive) return;
+    let proc: RunnerProcess;
+    try {
+      proc = await this.ensure(slot);
+    } catch (err) {
+      this.host.event(slot.ns, "workload_failed", undefined, { kind: this.type, reason: (err as Error).message });
+      return;
+    }
+    for (const d of [...slot.functions.values()]) {
+      try {
+        await proc.request({ t: "deploy", spec: d.spec, code: d.code }, DEPLOY_TIMEOUT_MS);
+        d.stats = { ...d.stats, state: "running" };
+      } catch (err) {
+        const e = NexError.from(err);
+        d.stats = { ...d.stats, state: "failed", lastError: `${e.code}: ${e.message}` };
+        this.host.event(slot.ns, "workload_failed", d.spec.id, { name: d.spec.name, code: e.code, message: e.message });
+      }
+    }
+    // A runner that stays up for a minute has earned a clean slate.
+    const reset = setTimeout(() => {
+      if (slot.proc === proc && proc.alive) slot.crashes = 0;
+    }, 60_000);
+    reset.unref();
+  }
+}

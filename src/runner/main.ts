@@ -1,0 +1,92 @@
+/**
+ * A runner process: hosts the functions of one namespace for one engine (v8 or wasm), apart from the node's
+ * control loop. It owns its NATS connection, so invocations never pass through the node.
+ * Started by `supervisor.ts` with `--no-node-snapshot` (isolated-vm needs it on Node 20).
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { NexError, subjects, type WorkloadSpec } from "../contract/index.js";
+import { connectNats } from "../nats/connect.js";
+import type { FunctionEngine } from "./engine.js";
+import { loadEngine } from "./engines.js";
+import type { FromRunner, RunnerInit, StatsReply, ToRunner } from "./protocol.js";
+import { TriggeredFunction } from "./triggers.js";
+
+let nc: NatsConnection | undefined;
+let engine: FunctionEngine | undefined;
+let init: RunnerInit | undefined;
+const functions = new Map<string, TriggeredFunction>();
+
+function send(m: FromRunner): void {
+  if (process.connected) process.send?.(m);
+}
+
+function logLine(spec: WorkloadSpec, stream: "stdout" | "stderr", line: string): void {
+  try {
+    nc?.publish(subjects.logs(spec.namespace, spec.name, spec.id, stream), line);
+  } catch {
+    // closed connection: logs are best effort
+  }
+}
+
+async function handle(m: ToRunner): Promise<unknown> {
+  switch (m.t) {
+    case "init": {
+      init = m.init;
+      nc = await connectNats(init.connection, `nex-runner-${init.kind}-${init.namespace}`, true);
+      engine = await loadEngine(init.kind, { nc, nodeId: init.nodeId, autoCreateBuckets: init.autoCreateBuckets, log: logLine });
+      return { pid: process.pid };
+    }
+    case "deploy": {
+      if (!nc || !engine) throw new NexError("NEX_E_RUNNER_UNAVAILABLE", "runner is not initialised");
+      const spec = m.spec;
+      const loaded = await engine.load(spec, m.code);
+      const conn = nc;
+      const fn = new TriggeredFunction(
+        spec,
+        loaded,
+        conn,
+        (ns, type, workloadId, data) => send({ t: "event", ns, type, workloadId, data }),
+        (stream, line) => logLine(spec, stream, line),
+      );
+      fn.start();
+      await conn.flush();
+      functions.set(spec.id, fn);
+      return { id: spec.id };
+    }
+    case "stop": {
+      const fn = functions.get(m.id);
+      functions.delete(m.id);
+      await fn?.stop();
+      return { stopped: fn !== undefined };
+    }
+    case "stats": {
+      const out: StatsReply = {};
+      for (const [id, fn] of functions) out[id] = fn.stats;
+      return out;
+    }
+  }
+}
+
+process.on("message", (m: ToRunner) => {
+  handle(m).then(
+    (data) => send({ t: "reply", rid: m.rid, ok: true, data }),
+    (err: unknown) => send({ t: "reply", rid: m.rid, ok: false, error: NexError.from(err, "NEX_E_DEPLOY_FAILED").toBody() }),
+  );
+});
+
+// The node is our reason to live: when it goes, we go, and nothing is orphaned.
+process.on("disconnect", () => {
+  void shutdown(0);
+});
+process.on("SIGTERM", () => {
+  void shutdown(0);
+});
+
+async function shutdown(code: number): Promise<void> {
+  const timer = setTimeout(() => process.exit(code), 3_000);
+  timer.unref();
+  await Promise.allSettled([...functions.values()].map((f) => f.stop()));
+  await engine?.close().catch(() => undefined);
+  await nc?.drain().catch(() => undefined);
+  process.exit(code);
+}

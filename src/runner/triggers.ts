@@ -1,0 +1,105 @@
+/**
+ * The hot path: trigger subscriptions. A message arrives, the function runs, the reply goes straight back
+ * from the runner's own connection. No JSON on the payload, no per-call allocation of isolates or modules.
+ */
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import { Headers, NexError, subjects, type EventType, type WorkloadSpec } from "../contract/index.js";
+import type { WorkloadStats } from "../runtimes/runtime.js";
+import type { LoadedFunction } from "./engine.js";
+
+/** How many invocations of one function may wait at once before new ones are refused. */
+export const MAX_IN_FLIGHT = 1_000;
+
+/** How many failure events one function may emit per second; the rest are counted, not sent. */
+const FAILURE_EVENTS_PER_SECOND = 10;
+
+/** Reports failures to the node. */
+export type EventSink = (ns: string, type: EventType, workloadId: string, data: Record<string, unknown>) => void;
+
+/** A deployed function: its subscriptions and counters. */
+export class TriggeredFunction {
+  private subs: Subscription[] = [];
+  private inFlight = 0;
+  private eventWindow = { second: 0, count: 0 };
+  readonly stats: WorkloadStats = { state: "running", invocations: 0, failures: 0, restarts: 0 };
+
+  constructor(
+    readonly spec: WorkloadSpec,
+    private readonly fn: LoadedFunction,
+    private readonly nc: NatsConnection,
+    private readonly emit: EventSink,
+    private readonly log: (stream: "stderr", line: string) => void,
+  ) {}
+
+  /** Subscribes every trigger subject in the workload's queue group. */
+  start(): void {
+    const queue = subjects.triggerQueue(this.spec.namespace, this.spec.name);
+    for (const t of this.spec.triggers) {
+      this.subs.push(this.nc.subscribe(t, { queue, callback: (err, msg) => (err ? undefined : this.onMessage(msg)) }));
+    }
+  }
+
+  private onMessage(msg: Msg): void {
+    this.stats.invocations++;
+    if (this.inFlight >= MAX_IN_FLIGHT) {
+      this.fail(msg, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${MAX_IN_FLIGHT} invocations waiting`));
+      return;
+    }
+    this.inFlight++;
+    this.fn
+      .invoke({ subject: msg.subject, payload: msg.data, headers: msg.headers, reply: msg.reply })
+      .then(
+        (res) => {
+          if (msg.reply) msg.respond(res.body, res.headers ? { headers: toHeaders(res.headers) } : undefined);
+        },
+        (err: unknown) => this.fail(msg, NexError.from(err, "NEX_E_FUNCTION_ERROR")),
+      )
+      .finally(() => {
+        this.inFlight--;
+      });
+  }
+
+  private fail(msg: Msg, err: NexError): void {
+    this.stats.failures++;
+    this.stats.lastError = `${err.code}: ${err.message}`;
+    if (msg.reply) msg.respond(JSON.stringify(err.toBody()), { headers: errorHeaders(err) });
+    this.log("stderr", `[${err.code}] ${err.message}`);
+    const now = Math.floor(Date.now() / 1000);
+    if (this.eventWindow.second !== now) this.eventWindow = { second: now, count: 0 };
+    if (this.eventWindow.count++ < FAILURE_EVENTS_PER_SECOND) {
+      this.emit(this.spec.namespace, "function_failed", this.spec.id, {
+        name: this.spec.name,
+        subject: msg.subject,
+        code: err.code,
+        message: err.message,
+      });
+    }
+  }
+
+  /** Unsubscribes, letting in-flight invocations finish, then frees the function. */
+  async stop(): Promise<void> {
+    this.stats.state = "stopping";
+    await Promise.allSettled(this.subs.map((s) => s.drain()));
+    this.subs = [];
+    const deadline = Date.now() + this.spec.timeoutMs + 1_000;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.fn.dispose();
+    this.stats.state = "stopped";
+  }
+}
+
+/** Micro-style error headers plus our code, so `nats req` and `nex req` both show what failed. */
+export function errorHeaders(err: NexError): MsgHdrs {
+  const h = natsHeaders();
+  h.set(Headers.ServiceError, err.message.replace(/[\r\n]+/g, " ").slice(0, 1024));
+  h.set(Headers.ServiceErrorCode, String(err.status));
+  h.set(Headers.NexErrorCode, err.code);
+  return h;
+}
+
+function toHeaders(h: Record<string, string>): MsgHdrs {
+  const out = natsHeaders();
+  for (const [k, v] of Object.entries(h)) out.set(k, v);
+  return out;
+}

@@ -1,0 +1,64 @@
+/**
+ * The one seam between the node and the things that run workloads. Each workload type implements `Runtime`
+ * in its own folder; `registry.ts` is the one place that picks an implementation.
+ */
+import type { ErrorBody, EventType, WorkloadSpec, WorkloadState, WorkloadType } from "../contract/index.js";
+import type { ConnectionConfig } from "../nats/connect.js";
+
+/** A verified artifact as runtimes receive it. */
+export interface ArtifactRef {
+  readonly bytes: Uint8Array;
+  readonly sha256: string;
+  /** Content-addressed file holding the bytes (native workloads execute it). */
+  readonly path: string;
+}
+
+/** Live counters of one workload. */
+export interface WorkloadStats {
+  state: WorkloadState;
+  invocations: number;
+  failures: number;
+  restarts: number;
+  exitCode?: number | null;
+  lastError?: string;
+}
+
+/** What a runtime needs from the node it runs in. */
+export interface RuntimeHost {
+  readonly nodeId: string;
+  /** How workloads and runners reach NATS. */
+  readonly connection: ConnectionConfig;
+  /** Node data directory (runtimes keep scratch space below it). */
+  readonly dataDir: string;
+  /** Sandbox native services (bubblewrap) or not. */
+  readonly sandbox: boolean;
+  /** Create missing KV / object store buckets on first use by a host service. */
+  readonly autoCreateBuckets: boolean;
+  /** Reports a lifecycle event about a workload. */
+  event(ns: string, type: EventType, workloadId: string | undefined, data: Record<string, unknown>): void;
+  /** Publishes one log line on behalf of a workload. */
+  log(spec: WorkloadSpec, stream: "stdout" | "stderr", line: string): void;
+}
+
+/** A started workload. */
+export interface WorkloadHandle {
+  readonly id: string;
+  /** Current counters. */
+  stats(): WorkloadStats;
+  /** Stops the workload and releases everything it holds. */
+  stop(): Promise<void>;
+}
+
+/** Runs workloads of one type. */
+export interface Runtime {
+  readonly type: WorkloadType;
+  /** Starts a workload. Rejects with a NexError (e.g. NEX_E_BAD_ARTIFACT) when it cannot. */
+  deploy(spec: WorkloadSpec, artifact: ArtifactRef): Promise<WorkloadHandle>;
+  /** Live counters for every workload, when the runtime must ask another process for them. */
+  refreshStats?(): Promise<void>;
+  /** Stops every workload and frees the runtime. */
+  close(): Promise<void>;
+}
+
+/** A function invocation's failure, as runners report it. */
+export type InvocationError = ErrorBody;

@@ -1,0 +1,180 @@
+/**
+ * The v8 engine, inside a runner process: one isolated-vm Isolate per function, compiled once at deploy,
+ * invoked many times. A timeout or a memory kill really stops the code: the isolate is thrown away and
+ * rebuilt from the compiled source, and the caller gets a coded error.
+ */
+import ivm from "isolated-vm";
+import { NexError, type WorkloadSpec } from "../../contract/index.js";
+import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction } from "../../runner/engine.js";
+import { PRELUDE, invokerSource } from "./prelude.js";
+import { toScriptSource } from "./source.js";
+import { installHostBindings, type HostBindings } from "./bindings.js";
+
+/** Extra time the host allows past `timeoutMs` before it tears the isolate down (the isolate's own timer fires first). */
+const HOST_TIMEOUT_GRACE_MS = 250;
+
+interface Live {
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  invoke: ivm.Reference<(s: string, p: Uint8Array, m: unknown) => Promise<unknown>>;
+}
+
+class V8Function implements LoadedFunction {
+  private live: Live | undefined;
+  private building: Promise<Live> | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly spec: WorkloadSpec,
+    private readonly source: string,
+    private readonly ctx: EngineContext,
+    private readonly bindings: HostBindings,
+  ) {}
+
+  /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
+  async build(): Promise<Live> {
+    const isolate = new ivm.Isolate({ memoryLimit: this.spec.memoryLimitMiB });
+    try {
+      const context = await isolate.createContext();
+      const g = context.global;
+      await g.set("globalThis", g.derefInto());
+      await g.set("__nexLog", new ivm.Callback((stream: string, line: string) => {
+        this.ctx.log(this.spec, stream === "stderr" ? "stderr" : "stdout", String(line));
+      }, { ignored: true }));
+      await (await isolate.compileScript(PRELUDE, { filename: "nex:prelude" })).run(context);
+      await installHostBindings(isolate, context, this.bindings);
+      const script = await isolate.compileScript(this.source, { filename: `${this.spec.name}.js` }).catch((err: Error) => {
+        throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${err.message}`);
+      });
+      const user = (await script.run(context, { reference: true, timeout: this.spec.timeoutMs }).catch((err: Error) => {
+        throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${err.message}`);
+      })) as ivm.Reference<unknown>;
+      if (user.typeof !== "function") {
+        throw new NexError(
+          "NEX_E_BAD_ARTIFACT",
+          `the script's completion value is ${user.typeof}, not a function: end it with an expression like (subject, payload) => ...`,
+        );
+      }
+      await g.set("__nexUser", user.derefInto());
+      const invoke = (await (await isolate.compileScript(invokerSource(this.spec.name, this.spec.namespace))).run(context, {
+        reference: true,
+      })) as Live["invoke"];
+      return { isolate, context, invoke };
+    } catch (err) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw err;
+    }
+  }
+
+  private async ensure(): Promise<Live> {
+    if (this.live && !this.live.isolate.isDisposed) return this.live;
+    this.live = undefined;
+    this.building ??= this.build().finally(() => {
+      this.building = undefined;
+    });
+    this.live = await this.building;
+    return this.live;
+  }
+
+  /** Initial build at deploy. */
+  async init(): Promise<void> {
+    this.live = await this.build();
+  }
+
+  async invoke(inv: Invocation): Promise<InvocationResult> {
+    if (this.disposed) throw new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
+    const live = await this.ensure();
+    const meta: { reply?: string; headers?: Record<string, string[]> } = {};
+    if (inv.reply) meta.reply = inv.reply;
+    if (inv.headers) meta.headers = headersToObject(inv.headers);
+    const timeoutMs = this.spec.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const call = live.invoke.apply(undefined, [inv.subject, inv.payload, meta], {
+      timeout: timeoutMs,
+      arguments: { copy: true },
+      result: { copy: true, promise: true },
+    });
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec))), timeoutMs + HOST_TIMEOUT_GRACE_MS);
+    });
+    try {
+      const r = (await Promise.race([call, expired])) as { body: Uint8Array | string; headers: Record<string, string> };
+      const body = typeof r.body === "string" ? Buffer.from(r.body) : r.body;
+      return Object.keys(r.headers).length > 0 ? { body, headers: r.headers } : { body };
+    } catch (err) {
+      throw this.classify(live, err);
+    } finally {
+      clearTimeout(timer);
+      call.catch(() => undefined);
+    }
+  }
+
+  /** Maps an isolate failure to a coded error, and throws away an isolate that can't be trusted any more. */
+  private classify(live: Live, err: unknown): NexError {
+    if (err instanceof NexError) {
+      if (err.code === "NEX_E_FUNCTION_TIMEOUT") this.kill(live);
+      return err;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    if (live.isolate.isDisposed || /memory limit/i.test(msg)) {
+      this.kill(live);
+      return new NexError("NEX_E_FUNCTION_MEMORY", `function ${this.spec.name} exceeded its ${this.spec.memoryLimitMiB} MiB memory limit and was stopped`);
+    }
+    if (/Script execution timed out/.test(msg)) {
+      // The isolate's own watchdog stopped the code; the isolate stays usable.
+      return new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec));
+    }
+    const name = err instanceof Error && err.name !== "Error" ? `${err.name}: ` : "";
+    const out = new NexError("NEX_E_FUNCTION_ERROR", `${name}${msg}`);
+    const stack = err instanceof Error ? err.stack : undefined;
+    if (stack) this.ctx.log(this.spec, "stderr", stack);
+    return out;
+  }
+
+  private kill(live: Live): void {
+    if (this.live === live) this.live = undefined;
+    if (!live.isolate.isDisposed) live.isolate.dispose();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.live) this.kill(this.live);
+  }
+}
+
+function timeoutMessage(spec: WorkloadSpec): string {
+  return `function ${spec.name} ran past its ${spec.timeoutMs} ms timeout and was stopped`;
+}
+
+function headersToObject(h: NonNullable<Invocation["headers"]>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const k of h.keys()) out[k] = h.values(k);
+  return out;
+}
+
+/** Creates the v8 engine for a runner. */
+export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine> {
+  const { createHostBindings } = await import("./bindings.js");
+  const bindings = createHostBindings(ctx);
+  const loaded = new Set<V8Function>();
+  return {
+    async load(spec: WorkloadSpec, code: Uint8Array): Promise<LoadedFunction> {
+      const source = await toScriptSource(new TextDecoder().decode(code), spec.name);
+      const fn = new V8Function(spec, source, ctx, bindings.forWorkload(spec));
+      await fn.init();
+      loaded.add(fn);
+      return {
+        invoke: (inv) => fn.invoke(inv),
+        dispose: () => {
+          loaded.delete(fn);
+          fn.dispose();
+        },
+      };
+    },
+    async close() {
+      for (const fn of loaded) fn.dispose();
+      loaded.clear();
+      await bindings.close();
+    },
+  };
+}

@@ -1,0 +1,260 @@
+/**
+ * The nex-ts client library: find nodes, deploy (with placement), list, stop, invoke and watch.
+ * The CLI is built on it, and so can any program be.
+ *
+ * ```ts
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
+ * const nex = new NexClient(nc);
+ * const { location, sha256 } = await nex.uploadArtifact("echo.js", bytes);
+ * await nex.deploy({ name: "echo", type: "v8", location, sha256, triggers: ["echo"] });
+ * console.log((await nex.invoke("echo", "hello")).string());
+ * ```
+ */
+import { createHash } from "node:crypto";
+import type { Msg, MsgHdrs, NatsConnection, RequestManyOptions } from "@nats-io/nats-core";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import { Objm } from "@nats-io/obj";
+import {
+  ARTIFACT_BUCKET,
+  DEFAULT_NAMESPACE,
+  Headers,
+  NexError,
+  subjects,
+  type Bid,
+  type ControlVerb,
+  type DeployReply,
+  type DeployRequest,
+  type LameduckReply,
+  type ListReply,
+  type NodeInfo,
+  type NodeSummary,
+  type StopReply,
+  type WorkloadSummary,
+  type WorkloadType,
+} from "../contract/index.js";
+
+/** Client settings. */
+export interface NexClientOptions {
+  namespace?: string;
+  /** Timeout for single-node requests. */
+  timeoutMs?: number;
+  /** How long broadcast requests (ping, auction, list) wait for the first answer. */
+  discoveryMs?: number;
+}
+
+/** Where and how to deploy. */
+export interface PlacementOptions {
+  /** Deploy to this node (id or name) instead of running an auction. */
+  node?: string;
+  /** Only nodes with all of these tags may take the workload. */
+  tags?: Record<string, string>;
+  /** Stop same-named workloads on other nodes once the new one is up (the dev loop). Default true. */
+  replace?: boolean;
+}
+
+/** Deploy result with what placement decided. */
+export interface DeployResult extends DeployReply {
+  /** How many nodes bid (0 when a node was named). */
+  bids: number;
+  /** Same-named workloads stopped elsewhere. */
+  replacedElsewhere: { id: string; nodeId: string }[];
+}
+
+/** The nex-ts client. */
+export class NexClient {
+  readonly namespace: string;
+  private readonly timeoutMs: number;
+  private readonly discoveryMs: number;
+
+  constructor(
+    readonly nc: NatsConnection,
+    opts: NexClientOptions = {},
+  ) {
+    this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.discoveryMs = opts.discoveryMs ?? 1_000;
+  }
+
+  /** Sends a control request to one node and returns its JSON reply, or throws the node's coded error. */
+  async request<T>(verb: ControlVerb, nodeId: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    let msg: Msg;
+    try {
+      msg = await this.nc.request(subjects.control(this.namespace, verb, nodeId), JSON.stringify(body ?? {}), { timeout: timeoutMs });
+    } catch (err) {
+      throw mapRequestError(err, `node ${nodeId}`);
+    }
+    return decodeReply<T>(msg);
+  }
+
+  /** Sends a broadcast control request and gathers every node's answer. */
+  async gather<T>(verb: ControlVerb, body: unknown, waitMs = this.discoveryMs): Promise<T[]> {
+    const out: T[] = [];
+    const opts: Partial<RequestManyOptions> = { strategy: "stall", maxWait: waitMs, stall: 250 };
+    try {
+      const it = await this.nc.requestMany(subjects.control(this.namespace, verb), JSON.stringify(body ?? {}), opts);
+      for await (const m of it) {
+        if (m.data.length === 0 && !m.headers) continue;
+        try {
+          out.push(decodeReply<T>(m));
+        } catch {
+          // One node's error must not hide the others' answers.
+        }
+      }
+    } catch (err) {
+      if (!isNoResponders(err)) throw err;
+    }
+    return out;
+  }
+
+  /** Every node (optionally only those with all of `tags`). */
+  async ping(tags?: Record<string, string>): Promise<NodeSummary[]> {
+    const nodes = await this.gather<NodeSummary>("PING", tags ? { tags } : {});
+    return nodes.sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId));
+  }
+
+  /** Resolves a node id or a node name (or a unique id prefix) to a node id. */
+  async resolveNode(idOrName: string): Promise<string> {
+    if (/^N[A-Z2-7]{55}$/.test(idOrName)) return idOrName;
+    const nodes = await this.ping();
+    const hits = nodes.filter((n) => n.name === idOrName || n.nodeId.startsWith(idOrName));
+    if (hits.length === 1) return hits[0]!.nodeId;
+    if (hits.length === 0) throw new NexError("NEX_E_NODE_NOT_FOUND", `no node named or starting with "${idOrName}"`);
+    throw new NexError("NEX_E_NODE_NOT_FOUND", `"${idOrName}" matches ${hits.length} nodes; use the full node id`);
+  }
+
+  /** One node and its workloads. */
+  async info(node: string): Promise<NodeInfo> {
+    return this.request<NodeInfo>("INFO", await this.resolveNode(node), {});
+  }
+
+  /** Asks every node for a bid; sorted best (least loaded) first. */
+  async auction(type: WorkloadType, tags?: Record<string, string>): Promise<Bid[]> {
+    const bids = await this.gather<Bid>("AUCTION", { type, tags, namespace: this.namespace });
+    return bids
+      .filter((b) => b && typeof b.score === "number" && b.node?.nodeId)
+      .sort((a, b) => a.score - b.score || a.node.workloads - b.node.workloads || a.node.nodeId.localeCompare(b.node.nodeId));
+  }
+
+  /** Deploys a workload: to the named node, or to the best bidder of an auction. */
+  async deploy(req: DeployRequest, placement: PlacementOptions = {}): Promise<DeployResult> {
+    const body: DeployRequest = { ...req, namespace: this.namespace, tags: placement.tags ?? req.tags };
+    let nodeId: string;
+    let bids = 0;
+    if (placement.node) {
+      nodeId = await this.resolveNode(placement.node);
+    } else {
+      const all = await this.auction(req.type, placement.tags);
+      bids = all.length;
+      if (all.length === 0) {
+        throw new NexError(
+          "NEX_E_NO_NODES",
+          `no running node can take a ${req.type} workload${placement.tags ? ` with tags ${JSON.stringify(placement.tags)}` : ""} in namespace ${this.namespace}`,
+        );
+      }
+      nodeId = all[0]!.node.nodeId;
+    }
+    const reply = await this.request<DeployReply>("DEPLOY", nodeId, body, Math.max(this.timeoutMs, 60_000));
+    const replacedElsewhere: DeployResult["replacedElsewhere"] = [];
+    if (placement.replace !== false) {
+      const others = (await this.list({ name: req.name })).filter((w) => w.id !== reply.id && w.nodeId !== reply.nodeId);
+      for (const w of others) {
+        await this.request<StopReply>("STOP", w.nodeId, { id: w.id }).catch(() => undefined);
+        replacedElsewhere.push({ id: w.id, nodeId: w.nodeId });
+      }
+    }
+    return { ...reply, bids, replacedElsewhere };
+  }
+
+  /** Workloads across all nodes (or one node) in the client's namespace. */
+  async list(opts: { name?: string; node?: string } = {}): Promise<WorkloadSummary[]> {
+    const body = opts.name ? { name: opts.name } : {};
+    const replies = opts.node
+      ? [await this.request<ListReply>("LIST", await this.resolveNode(opts.node), body)]
+      : await this.gather<ListReply>("LIST", body);
+    return replies.flatMap((r) => r.workloads ?? []).sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId));
+  }
+
+  /** Stops a workload by name or id, wherever it runs. */
+  async stop(nameOrId: string, opts: { node?: string } = {}): Promise<StopReply["stopped"]> {
+    const all = await this.list(opts.node ? { node: opts.node } : {});
+    const hits = all.filter((w) => w.id === nameOrId || w.name === nameOrId);
+    if (hits.length === 0) throw new NexError("NEX_E_NOT_FOUND", `no workload named or with id "${nameOrId}" in namespace ${this.namespace}`);
+    const out: StopReply["stopped"] = [];
+    for (const w of hits) {
+      const r = await this.request<StopReply>("STOP", w.nodeId, { id: w.id });
+      out.push(...r.stopped);
+    }
+    return out;
+  }
+
+  /** Puts a node in lame duck mode. */
+  async lameduck(node: string, delayMs = 0): Promise<LameduckReply> {
+    return this.request<LameduckReply>("LAMEDUCK", await this.resolveNode(node), { delayMs });
+  }
+
+  /** Uploads an artifact to the object store and returns its `nats://` location and sha256. */
+  async uploadArtifact(key: string, bytes: Uint8Array): Promise<{ location: string; sha256: string }> {
+    const objm = new Objm(this.nc);
+    const os = await objm.create(ARTIFACT_BUCKET, { description: "nex-ts artifacts uploaded by nex devrun" });
+    const safeKey = `${this.namespace}/${key}`;
+    await os.putBlob({ name: safeKey }, bytes);
+    return { location: `nats://${ARTIFACT_BUCKET}/${safeKey}`, sha256: createHash("sha256").update(bytes).digest("hex") };
+  }
+
+  /** Sends a request to a function or service; throws a NexError when the reply is an error reply. */
+  async invoke(subject: string, payload: Uint8Array | string, opts: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Msg> {
+    let h: MsgHdrs | undefined;
+    if (opts.headers) {
+      h = natsHeaders();
+      for (const [k, v] of Object.entries(opts.headers)) h.set(k, v);
+    }
+    let msg: Msg;
+    try {
+      msg = await this.nc.request(subject, payload, { timeout: opts.timeoutMs ?? this.timeoutMs, headers: h });
+    } catch (err) {
+      throw mapRequestError(err, `subject ${subject}`);
+    }
+    const e = errorFromReply(msg);
+    if (e) throw e;
+    return msg;
+  }
+}
+
+/** The coded error carried by a reply, if it is an error reply. */
+export function errorFromReply(msg: Msg): NexError | undefined {
+  const h = msg.headers;
+  if (!h) return undefined;
+  const desc = h.get(Headers.ServiceError);
+  const status = h.get(Headers.ServiceErrorCode);
+  if (!desc && !status) return undefined;
+  try {
+    const body = JSON.parse(msg.string()) as unknown;
+    return NexError.fromBody(body, desc || "error");
+  } catch {
+    const code = h.get(Headers.NexErrorCode);
+    return NexError.fromBody({ code, message: desc || `error ${status}` });
+  }
+}
+
+function decodeReply<T>(msg: Msg): T {
+  const e = errorFromReply(msg);
+  if (e) throw e;
+  try {
+    return msg.json<T>();
+  } catch {
+    throw new NexError("NEX_E_INTERNAL", `reply is not JSON: ${msg.string().slice(0, 200)}`);
+  }
+}
+
+function isNoResponders(err: unknown): boolean {
+  const e = err as { message?: string; code?: string; cause?: { message?: string } };
+  return /no responders/i.test(e?.message ?? "") || /no responders/i.test(e?.cause?.message ?? "") || e?.code === "503";
+}
+
+function mapRequestError(err: unknown, what: string): NexError {
+  if (isNoResponders(err)) return new NexError("NEX_E_NO_NODES", `nothing is listening for ${what}`, { hint: "Check the subject, the node id, and that a node is running." });
+  if (/timeout/i.test((err as Error)?.message ?? "") || (err as Error)?.name === "TimeoutError") {
+    return new NexError("NEX_E_TIMEOUT", `${what} did not answer in time`);
+  }
+  return NexError.from(err);
+}

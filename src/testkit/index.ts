@@ -135,7 +135,7 @@ export interface CliResult {
 /** Spawns `bin/nex.mjs` with the given environment. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, [join(REPO_ROOT, "bin", "nex.mjs"), ...args], {
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: { ...process.env, NO_COLOR: "1", NEX_FROM_SOURCE: "1", ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
 }

@@ -1,0 +1,157 @@
+/** `nex devrun FILE` (upload, then deploy: the dev loop) and `nex run LOCATION` (a full deploy). */
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { Command, Option } from "commander";
+import { NexError, typeFromFileName, type DeployRequest, type WorkloadType } from "../../contract/index.js";
+import type { DeployResult } from "../../client/index.js";
+import { parseTags } from "../../node/tags.js";
+import { prepareArtifact } from "../artifact.js";
+import { Spinner, action, collect, globals, parseKeyValues, printJson, short, withClient } from "../common.js";
+
+/** Flags shared by devrun and run. */
+interface DeployFlags {
+  name?: string;
+  type?: string;
+  triggerSubject: string[];
+  trigger_subject: string[];
+  node?: string;
+  tags: string[];
+  argv?: string;
+  env: string[];
+  timeoutMs?: string;
+  memoryMib?: string;
+  lifecycle?: string;
+  restart?: string;
+  essential?: boolean;
+  network: boolean;
+  maxProcesses?: string;
+  description?: string;
+  replace: boolean;
+  sha256?: string;
+}
+
+function deployOptions(cmd: Command): Command {
+  return cmd
+    .option("--name <name>", "workload name (default: the file name without extension)")
+    .option("--type <type>", "v8, wasm or native (default: from the file extension)")
+    .option("--trigger-subject <subject>", "trigger subject for a function, repeatable (wildcards allowed)", collect, [])
+    .addOption(new Option("--trigger_subject <subject>", "same as --trigger-subject").argParser(collect).default([]).hideHelp())
+    .option("--node <node>", "deploy to this node (id, prefix or name) instead of the least loaded one")
+    .option("--tags <k=v>", "only place on nodes with these tags, repeatable", collect, [])
+    .option("--argv <args>", "arguments for the workload, space-separated")
+    .option("-e, --env <KEY=VAL>", "environment variable, repeatable (KEY=VAL arguments work too)", collect, [])
+    .option("--timeout-ms <ms>", "per-invocation timeout for functions (default 5000)")
+    .option("--memory-mib <mib>", "memory limit in MiB (functions default 64, services 256)")
+    .option("--lifecycle <kind>", "native workloads: service or job")
+    .option("--restart <policy>", "native services: never, on-failure or always")
+    .option("--essential", "same as --restart always")
+    .option("--no-network", "native services in the sandbox: no network access")
+    .option("--max-processes <n>", "native services: process-count limit")
+    .option("--description <text>", "a description shown in listings")
+    .option("--no-replace", "keep same-named workloads on other nodes running");
+}
+
+function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" | "location" | "sha256">, envArgs: string[]): DeployRequest {
+  const triggers = [...f.triggerSubject, ...f.trigger_subject];
+  const req: DeployRequest = {
+    ...base,
+    triggers: triggers.length ? triggers : undefined,
+    argv: f.argv ? f.argv.split(/\s+/).filter(Boolean) : undefined,
+    env: { ...parseKeyValues(f.env, "--env"), ...parseKeyValues(envArgs, "environment argument") },
+    description: f.description,
+  };
+  if (f.timeoutMs) req.timeoutMs = Number(f.timeoutMs);
+  if (f.memoryMib) req.memoryLimitMiB = Number(f.memoryMib);
+  if (f.lifecycle) req.lifecycle = f.lifecycle as DeployRequest["lifecycle"];
+  if (f.restart) req.restart = f.restart as DeployRequest["restart"];
+  if (f.essential) req.restart = "always";
+  if (!f.network) req.noNetwork = true;
+  if (f.maxProcesses) req.maxProcesses = Number(f.maxProcesses);
+  return req;
+}
+
+/** A workload name from a file name: `echo.js` → `echo`. */
+export function nameFromFile(file: string): string {
+  const base = basename(file).replace(/\.[^.]+$/, "").replace(/[^A-Za-z0-9_-]/g, "-");
+  return base.length > 0 ? base.slice(0, 64) : "workload";
+}
+
+async function deployAndReport(cmd: Command, f: DeployFlags, req: DeployRequest, spinner: Spinner, bytes?: Uint8Array, key?: string): Promise<void> {
+  const g = globals(cmd);
+  const t0 = performance.now();
+  const r: DeployResult = await withClient(cmd, async (c) => {
+    if (bytes && key) {
+      spinner.step(`uploading ${key} (${bytes.length} bytes)…`);
+      const up = await c.uploadArtifact(key, bytes);
+      req.location = up.location;
+      req.sha256 = up.sha256;
+    }
+    spinner.step(f.node ? `deploying to ${f.node}…` : "placing the workload…");
+    return c.deploy(req, { node: f.node, tags: f.tags.length ? parseTags(f.tags) : undefined, replace: f.replace });
+  }).finally(() => spinner.stop());
+  const totalMs = Math.round(performance.now() - t0);
+  if (g.json) return printJson({ ...r, totalMs });
+  const where = r.bids > 0 ? ` (best of ${r.bids} bid${r.bids === 1 ? "" : "s"})` : "";
+  process.stdout.write(
+    `deployed ${r.namespace}/${r.name} (${r.type}) as ${r.id} on node ${short(r.nodeId, 12)}${where} in ${totalMs} ms (node: ${r.deployMs} ms)\n`,
+  );
+  if (req.triggers?.length) process.stdout.write(`  triggers: ${req.triggers.join(", ")}\n`);
+  if (r.replaced) process.stdout.write(`  replaced ${r.replaced}\n`);
+  for (const o of r.replacedElsewhere) process.stdout.write(`  stopped ${o.id} on node ${short(o.nodeId, 12)}\n`);
+}
+
+/** `nex devrun` */
+export function devrunCommand(): Command {
+  return deployOptions(
+    new Command("devrun")
+      .alias("yeet")
+      .argument("<file>", "the artifact: .js/.mjs/.ts (v8), .wasm, or an executable")
+      .argument("[env...]", "environment variables as KEY=VAL")
+      .description("upload a local file and deploy it (redeploying the same name replaces it)"),
+  ).action(
+    action(async (file: string, envArgs: string[], f: DeployFlags, cmd: Command) => {
+      const type = (f.type ?? typeFromFileName(file)) as WorkloadType;
+      const spinner = new Spinner(globals(cmd).json);
+      spinner.step(`reading ${file}…`);
+      const bytes = await prepareArtifact(file, type).catch((err: unknown) => {
+        spinner.stop();
+        throw err;
+      });
+      const name = f.name ?? nameFromFile(file);
+      const req = buildRequest(f, { name, type, location: "" }, envArgs);
+      await deployAndReport(cmd, f, req, spinner, bytes, `${name}/${basename(file)}`);
+    }),
+  );
+}
+
+/** `nex run` */
+export function runCommand(): Command {
+  return deployOptions(
+    new Command("run")
+      .argument("<location>", "nats://BUCKET/KEY, file:///absolute/path or http(s)://…")
+      .argument("[env...]", "environment variables as KEY=VAL")
+      .option("--sha256 <hex>", "expected sha256 of the artifact (the node refuses a mismatch)")
+      .description("deploy a workload from an artifact location"),
+  ).action(
+    action(async (location: string, envArgs: string[], f: DeployFlags, cmd: Command) => {
+      let path: string;
+      try {
+        path = new URL(location).pathname;
+      } catch {
+        throw new NexError("NEX_E_BAD_LOCATION", `"${location}" is not a URL (use nats://, file:// or http(s)://)`);
+      }
+      const type = (f.type ?? typeFromFileName(path)) as WorkloadType;
+      const req = buildRequest(f, { name: f.name ?? nameFromFile(path), type, location, sha256: f.sha256 }, envArgs);
+      await deployAndReport(cmd, f, req, new Spinner(globals(cmd).json));
+    }),
+  );
+}
+
+/** Reads a file for upload (used when no bundling is needed). */
+export function readArtifact(file: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(file));
+  } catch (err) {
+    throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot read ${file}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,79 @@
+/** `nex logs` and `nex events`: recent history from the feed stream, then live with -f. */
+import { Command } from "commander";
+import { readEvents, readLogs } from "../../client/index.js";
+import { shortEventType } from "../../contract/index.js";
+import { action, connectCli, globals, parseDuration, printJson } from "../common.js";
+
+function hhmmss(d: Date): string {
+  return d.toISOString().slice(11, 23);
+}
+
+function stopOnSignal(): AbortController {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return ac;
+}
+
+/** `nex logs` */
+export function logsCommand(): Command {
+  return new Command("logs")
+    .argument("[workload]", "workload name (default: every workload in the namespace)")
+    .option("-f, --follow", "keep printing new lines")
+    .option("--id <id>", "only this instance")
+    .option("--since <duration>", "how far back to start", "1h")
+    .description("show a workload's console and stdout/stderr lines")
+    .action(
+      action(async (name: string | undefined, f: { follow?: boolean; id?: string; since: string }, cmd: Command) => {
+        const g = globals(cmd);
+        const nc = await connectCli(cmd);
+        const ac = stopOnSignal();
+        try {
+          for await (const l of readLogs(nc, g.namespace!, { name, id: f.id, follow: f.follow, sinceMs: parseDuration(f.since), signal: ac.signal })) {
+            if (g.json) printJson(l);
+            else process.stdout.write(`${hhmmss(l.time)} ${l.name}[${l.id.slice(0, 6)}] ${l.stream === "stderr" ? "ERR " : ""}${l.line}\n`);
+          }
+        } finally {
+          await nc.close().catch(() => undefined);
+        }
+      }),
+    );
+}
+
+/** `nex events` */
+export function eventsCommand(): Command {
+  return new Command("events")
+    .option("-f, --follow", "keep printing new events")
+    .option("--since <duration>", "how far back to start", "1h")
+    .option("--all", "events of every namespace (default: the namespace and system)")
+    .option("--heartbeats", "include node heartbeats")
+    .description("show lifecycle events (CloudEvents)")
+    .action(
+      action(async (f: { follow?: boolean; since: string; all?: boolean; heartbeats?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const nc = await connectCli(cmd);
+        const ac = stopOnSignal();
+        const namespaces = f.all ? ["*"] : [...new Set([g.namespace!, "system"])];
+        try {
+          await Promise.all(
+            namespaces.map(async (ns) => {
+              for await (const ev of readEvents(nc, ns, { follow: f.follow, sinceMs: parseDuration(f.since), signal: ac.signal })) {
+                const type = shortEventType(ev);
+                if (type === "node_heartbeat" && !f.heartbeats) continue;
+                if (g.json) {
+                  process.stdout.write(JSON.stringify(ev) + "\n");
+                  continue;
+                }
+                const d = { ...ev.data };
+                delete d["nodeId"];
+                process.stdout.write(`${hhmmss(new Date(ev.time))} ${ev.nexnamespace.padEnd(10)} ${type.padEnd(20)} ${ev.subject ?? ""} ${JSON.stringify(d)}\n`);
+              }
+            }),
+          );
+        } finally {
+          await nc.close().catch(() => undefined);
+        }
+      }),
+    );
+}

@@ -1,0 +1,182 @@
+/** `nex node up|ls|info|lameduck`: run a node daemon, and look at or steer the nodes. */
+import { Command, Option } from "commander";
+import { NexError, type WorkloadType } from "../../contract/index.js";
+import { NexNode } from "../../node/node.js";
+import type { NodeOptions } from "../../node/options.js";
+import { parseTags } from "../../node/tags.js";
+import { action, collect, connectionOf, globals, parseDuration, printJson, printTable, short, withClient } from "../common.js";
+import { printWorkloads } from "./ls.js";
+
+/** Flags of `nex node up` (and `nex up`). */
+export interface NodeUpFlags {
+  name?: string;
+  seedFile?: string;
+  tags: string[];
+  namespaces?: string;
+  dataDir?: string;
+  sandbox?: boolean;
+  types?: string;
+  heartbeat?: string;
+  maxWorkloads?: string;
+  maxArtifactMib?: string;
+  autoCreateBuckets: boolean;
+  warm: boolean;
+}
+
+/** Adds the node daemon flags to a command. */
+export function nodeUpOptions(cmd: Command): Command {
+  return cmd
+    .option("--name <name>", "node name (default: host name)")
+    .option("--seed-file <file>", "nkey seed file; keeps the node id (and its workloads) across restarts")
+    .option("--tags <k=v>", "placement tag, repeatable (k=v or k1=v1,k2=v2)", collect, [])
+    .option("--namespaces <list>", "serve only these namespaces (comma-separated; default all)")
+    .option("--data-dir <dir>", "artifact cache and scratch space (default ~/.nex)")
+    .addOption(new Option("--sandbox", "run native services in the bubblewrap sandbox (default when bwrap is installed)"))
+    .addOption(new Option("--no-sandbox", "run native services as plain host processes"))
+    .option("--types <list>", "workload types this node runs (default v8,wasm,native)")
+    .option("--heartbeat <duration>", "heartbeat interval", "10s")
+    .option("--max-workloads <n>", "most workloads this node runs")
+    .option("--max-artifact-mib <n>", "largest artifact this node accepts, in MiB")
+    .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
+    .option("--no-warm", "do not start the JS runner before the first deploy");
+}
+
+/** Compiles node flags into node options. */
+export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial<NodeOptions> = {}): NodeOptions {
+  const types = f.types?.split(",").map((s) => s.trim()).filter(Boolean) as WorkloadType[] | undefined;
+  for (const t of types ?? []) {
+    if (!["v8", "wasm", "native"].includes(t)) throw new NexError("NEX_E_UNKNOWN_TYPE", `unknown workload type "${t}"`);
+  }
+  let tags: Record<string, string>;
+  try {
+    tags = parseTags(f.tags);
+  } catch (err) {
+    throw new NexError("NEX_E_INVALID_FIELD", (err as Error).message);
+  }
+  return {
+    connection: connectionOf(cmd),
+    name: f.name,
+    seedFile: f.seedFile,
+    tags,
+    namespaces: f.namespaces?.split(",").map((s) => s.trim()).filter(Boolean),
+    dataDir: f.dataDir,
+    sandbox: f.sandbox,
+    types,
+    heartbeatIntervalMs: f.heartbeat ? parseDuration(f.heartbeat) : undefined,
+    maxWorkloads: f.maxWorkloads ? Number(f.maxWorkloads) : undefined,
+    maxArtifactMiB: f.maxArtifactMib ? Number(f.maxArtifactMib) : undefined,
+    autoCreateBuckets: f.autoCreateBuckets,
+    warmRunners: f.warm,
+    ...overrides,
+  };
+}
+
+/** Runs a node in the foreground until SIGINT/SIGTERM (or lame duck) stops it. */
+export async function runNodeForeground(opts: NodeOptions, onStopped?: () => Promise<void>): Promise<void> {
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const node = await NexNode.start(opts, log);
+  process.stdout.write(
+    `nex node ${node.opts.name} is up\n  id:        ${node.id}\n  nats:      ${node.opts.connection.servers.join(",")}\n` +
+      `  types:     ${node.opts.types.join(", ")}\n  sandbox:   ${node.opts.sandbox}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write("stopping node…\n");
+      void node.stop();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    node.onStopped(() => resolve());
+  });
+  await onStopped?.();
+}
+
+/** `nex node …` */
+export function nodeCommand(): Command {
+  const node = new Command("node").description("run a node, or list, inspect and drain nodes");
+
+  nodeUpOptions(node.command("up").description("start a node daemon (foreground) that joins NATS")).action(
+    action(async (flags: NodeUpFlags, cmd: Command) => {
+      await runNodeForeground(nodeOptionsFrom(cmd, flags));
+    }),
+  );
+
+  node
+    .command("ls")
+    .alias("list")
+    .description("list the nodes that answer")
+    .option("--tags <k=v>", "only nodes with these tags", collect, [])
+    .action(
+      action(async (flags: { tags: string[] }, cmd: Command) => {
+        const nodes = await withClient(cmd, (c) => c.ping(flags.tags.length ? parseTags(flags.tags) : undefined));
+        if (globals(cmd).json) return printJson(nodes);
+        if (nodes.length === 0) {
+          process.stdout.write("no nodes answered\n");
+          return;
+        }
+        printTable(
+          ["NAME", "ID", "STATE", "VERSION", "WORKLOADS", "LOAD", "TYPES", "UPTIME", "TAGS"],
+          nodes.map((n) => [
+            n.name,
+            short(n.nodeId, 12),
+            n.state,
+            n.version,
+            n.workloads,
+            n.load,
+            n.types.join(","),
+            `${Math.round(n.uptimeMs / 1000)}s`,
+            Object.entries(n.tags)
+              .filter(([k]) => !k.startsWith("nex."))
+              .map(([k, v]) => `${k}=${v}`)
+              .join(","),
+          ]),
+        );
+      }),
+    );
+
+  node
+    .command("info")
+    .argument("<node>", "node id, unique id prefix, or name")
+    .description("show a node and its workloads")
+    .action(
+      action(async (id: string, _f: unknown, cmd: Command) => {
+        const info = await withClient(cmd, (c) => c.info(id));
+        if (globals(cmd).json) return printJson(info);
+        printTable(
+          ["FIELD", "VALUE"],
+          [
+            ["name", info.name],
+            ["id", info.nodeId],
+            ["state", info.state],
+            ["version", info.version],
+            ["uptime", `${Math.round(info.uptimeMs / 1000)}s`],
+            ["types", info.types.join(", ")],
+            ["sandbox", String(info.sandbox)],
+            ["namespaces", info.namespaces === "*" ? "all" : info.namespaces.join(", ")],
+            ["load", info.load],
+            ["free memory", `${info.freeMemMiB} MiB`],
+            ["tags", Object.entries(info.tags).map(([k, v]) => `${k}=${v}`).join(" ")],
+          ],
+        );
+        process.stdout.write("\n");
+        printWorkloads(info.workloadList);
+      }),
+    );
+
+  node
+    .command("lameduck")
+    .argument("<node>", "node id, unique id prefix, or name")
+    .option("--delay <duration>", "keep serving for this long before draining and stopping", "0s")
+    .description("stop a node taking new work, then drain its workloads and stop it")
+    .action(
+      action(async (id: string, f: { delay: string }, cmd: Command) => {
+        const r = await withClient(cmd, (c) => c.lameduck(id, parseDuration(f.delay)));
+        if (globals(cmd).json) return printJson(r);
+        process.stdout.write(`node ${r.nodeId} is in lame duck mode; it drains and stops after ${f.delay}\n`);
+      }),
+    );
+  return node;
+}

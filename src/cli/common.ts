@@ -1,0 +1,157 @@
+/** What every CLI command shares: connection flags, output (JSON or tables), errors and the spinner. */
+import type { Command } from "commander";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { DEFAULT_NAMESPACE, NexError } from "../contract/index.js";
+import { connectNats, resolveConnection, type ConnectionConfig, type ConnectionFlags } from "../nats/connect.js";
+import { NexClient } from "../client/index.js";
+
+/** Options every command accepts (declared once, on the program). */
+export interface GlobalOptions extends ConnectionFlags {
+  namespace?: string;
+  json?: boolean;
+  timeout?: string;
+}
+
+/** Declares the NATS connection and output flags on the program; they work before or after the subcommand. */
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .option("-s, --server <urls>", "NATS server URL(s), comma-separated (env NATS_URL)")
+    .option("--creds <file>", "NATS credentials file")
+    .option("--nkey <file>", "file holding an nkey seed")
+    .option("--user <user>", "NATS user")
+    .option("--password <password>", "NATS password")
+    .option("--token <token>", "NATS auth token")
+    .option("--tlscert <file>", "TLS client certificate")
+    .option("--tlskey <file>", "TLS client key")
+    .option("--tlsca <file>", "TLS certificate authority")
+    .option("-n, --namespace <ns>", "namespace (env NEX_NAMESPACE)", process.env["NEX_NAMESPACE"] ?? DEFAULT_NAMESPACE)
+    .option("--json", "print JSON instead of tables")
+    .option("--timeout <ms>", "request timeout in milliseconds", "10000");
+}
+
+/** The merged global options of a command. */
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+/** Resolved connection settings for a command. */
+export function connectionOf(cmd: Command): ConnectionConfig {
+  return resolveConnection(globals(cmd));
+}
+
+/** Connects for a short-lived CLI command, with a clear error when nothing answers. */
+export async function connectCli(cmd: Command): Promise<NatsConnection> {
+  const cfg = connectionOf(cmd);
+  try {
+    return await connectNats(cfg, "nex-cli", false);
+  } catch (err) {
+    throw new NexError("NEX_E_NO_NODES", `cannot connect to NATS at ${cfg.servers.join(", ")}: ${(err as Error).message}`, {
+      hint: "Start NATS and a node with `nex up`, or point -s / NATS_URL at your server.",
+    });
+  }
+}
+
+/** Runs `fn` with a client and always closes the connection. */
+export async function withClient<T>(cmd: Command, fn: (c: NexClient) => Promise<T>): Promise<T> {
+  const nc = await connectCli(cmd);
+  const g = globals(cmd);
+  try {
+    return await fn(new NexClient(nc, { namespace: g.namespace, timeoutMs: Number(g.timeout ?? 10_000) }));
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+/** Prints JSON. */
+export function printJson(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, null, 2) + "\n");
+}
+
+/** Prints rows as an aligned table. */
+export function printTable(headers: string[], rows: (string | number | undefined | null)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined || c === null ? "" : String(c))))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  for (const r of cells) {
+    process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : (c ?? "").padEnd(widths[i]!))).join("  ").trimEnd() + "\n");
+  }
+}
+
+/** Prints an error the way every command does: code, message, hint; and sets a failing exit code. */
+export function printError(err: unknown): void {
+  const e = err instanceof NexError ? err : NexError.from(err);
+  process.stderr.write(`nex: ${e.code}: ${e.message}\n  hint: ${e.hint}\n`);
+  process.exitCode = 1;
+}
+
+/** Wraps a command action: errors are printed with their code and make the process exit non-zero. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      printError(err);
+    }
+  };
+}
+
+/** Collects a repeatable option into an array. */
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** Parses `KEY=VAL` strings. */
+export function parseKeyValues(list: readonly string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new NexError("NEX_E_INVALID_FIELD", `${what} "${kv}" is not in the form KEY=VALUE`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** A spinner on stderr for long steps; silent when stderr is not a terminal or JSON is asked for. */
+export class Spinner {
+  private timer: NodeJS.Timeout | undefined;
+  private frame = 0;
+  private text = "";
+  private readonly enabled: boolean;
+
+  constructor(quiet = false) {
+    this.enabled = !quiet && process.stderr.isTTY === true && !process.env["NO_COLOR"];
+  }
+
+  /** Shows (or changes) the current step. */
+  step(text: string): void {
+    this.text = text;
+    if (!this.enabled) return;
+    this.timer ??= setInterval(() => this.draw(), 80);
+    this.draw();
+  }
+
+  private draw(): void {
+    const frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
+    process.stderr.write(`\r\x1b[2K${frames[this.frame++ % frames.length]} ${this.text}`);
+  }
+
+  /** Clears the spinner line. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.enabled) process.stderr.write("\r\x1b[2K");
+  }
+}
+
+/** Shortens a node or workload id for tables. */
+export function short(id: string, n = 10): string {
+  return id.length > n ? id.slice(0, n) : id;
+}
+
+/** Parses durations like `30s`, `5m`, `1h`, `500ms` or a number of milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s.trim());
+  if (!m) throw new NexError("NEX_E_INVALID_FIELD", `"${s}" is not a duration (e.g. 500ms, 30s, 5m, 1h)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? "ms";
+  return n * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+}

@@ -1,0 +1,38 @@
+/**
+ * The `nex` CLI. Each command group lives in its own file under `commands/`.
+ *
+ * ```sh
+ * nex up                                              # NATS (if needed) and a node
+ * nex devrun ./echo.js --trigger_subject=echo         # deploy
+ * nex req echo 'hello nex!'                           # invoke
+ * ```
+ */
+import { Command } from "commander";
+import { VERSION } from "../contract/index.js";
+import { addGlobalOptions } from "./common.js";
+import { devrunCommand, runCommand } from "./commands/deploy.js";
+import { eventsCommand, logsCommand } from "./commands/feeds.js";
+import { lsCommand, stopCommand } from "./commands/ls.js";
+import { nodeCommand } from "./commands/node.js";
+import { pubCommand, reqCommand } from "./commands/req.js";
+import { upCommand } from "./commands/up.js";
+
+/** Builds the program (exported for tests and docs). */
+export function buildProgram(): Command {
+  const program = addGlobalOptions(
+    new Command("nex").description("nex-ts: run functions and services on NATS").version(VERSION).showHelpAfterError(),
+  );
+  program.addCommand(upCommand());
+  program.addCommand(nodeCommand());
+  program.addCommand(devrunCommand());
+  program.addCommand(runCommand());
+  program.addCommand(lsCommand());
+  program.addCommand(stopCommand());
+  program.addCommand(logsCommand());
+  program.addCommand(eventsCommand());
+  program.addCommand(reqCommand());
+  program.addCommand(pubCommand());
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

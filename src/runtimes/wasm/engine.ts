@@ -1,11 +1,128 @@
-/** The wasm engine (WASI preview1 command modules). */
-import { NexError } from "../../contract/index.js";
-import type { EngineContext, FunctionEngine } from "../../runner/engine.js";
+/**
+ * The wasm engine: WASI preview1 command modules. A module is checked, memory-capped and compiled once at deploy;
+ * every invocation gets a fresh instance on a worker thread, with argv = [name, subject], stdin = payload, and
+ * everything written to stdout, in order, as the reply. Host services come in through the `nex` imports.
+ *
+ * ```ts
+ * const engine = await createWasmEngine(ctx);
+ * const fn = await engine.load(spec, wasmBytes);
+ * const { body } = await fn.invoke({ subject: "echowasm", payload: new TextEncoder().encode("hello nex!") });
+ * ```
+ */
+import { NexError, type WorkloadSpec } from "../../contract/index.js";
+import { HostServices } from "../../hostservices/index.js";
+import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction } from "../../runner/engine.js";
+import { hostCall } from "./hostcalls.js";
+import { capMemory } from "./limits.js";
+import { checkImportsAndExports } from "./validate.js";
+import { WorkerPool, type JobOutcome, type PoolOptions } from "./pool.js";
+import type { RunResult } from "./protocol.js";
+import { wasm, type WasmModule } from "./wasm-api.js";
+
+/** The reply size used when the server does not say (nats-server's default max_payload). */
+const DEFAULT_MAX_REPLY_BYTES = 1_048_576;
+
+/** Engine settings beyond the runner's context (tests use them to size the pool). */
+export interface WasmEngineOptions {
+  pool?: Omit<PoolOptions, "hostCall">;
+  /** Largest reply a module may write; default: the server's max_payload. */
+  maxReplyBytes?: number;
+}
+
+let loads = 0;
+
+/** Compiles and checks a module for `spec`; throws NEX_E_BAD_ARTIFACT with the reason when it cannot run. */
+export async function compileFunction(spec: WorkloadSpec, code: Uint8Array): Promise<WasmModule> {
+  const capped = capMemory(code, spec.memoryLimitMiB);
+  let mod: WasmModule;
+  try {
+    mod = await wasm.compile(capped);
+  } catch (err) {
+    throw new NexError("NEX_E_BAD_ARTIFACT", `the module does not compile: ${(err as Error).message}`);
+  }
+  checkImportsAndExports(mod);
+  return mod;
+}
+
+/** Turns how a run ended into a reply or a coded error. */
+export function outcomeToResult(spec: WorkloadSpec, o: JobOutcome): InvocationResult {
+  if (o.kind === "timeout") {
+    throw new NexError("NEX_E_FUNCTION_TIMEOUT", `function ${spec.name} ran past its ${spec.timeoutMs} ms timeout and was stopped`);
+  }
+  if (o.kind === "crashed") {
+    if (o.oom) throw memoryError(spec);
+    throw new NexError("NEX_E_FUNCTION_ERROR", `function ${spec.name} was stopped: ${o.reason}`);
+  }
+  const r = o.result;
+  if (r.outputTooLarge) {
+    throw new NexError("NEX_E_FUNCTION_ERROR", `function ${spec.name} wrote a reply larger than the server's limit for one message`);
+  }
+  if (r.exitCode === 0) return { body: r.stdout };
+  if (hitMemoryCap(spec, r)) throw memoryError(spec, r.stderrTail);
+  const how = r.trap !== undefined ? `trapped (${r.trap})` : `exited with code ${r.exitCode}`;
+  const tail = r.stderrTail ? `; stderr: ${r.stderrTail}` : "";
+  throw new NexError("NEX_E_FUNCTION_EXIT", `function ${spec.name} ${how}${tail}`);
+}
+
+/**
+ * A failed run is blamed on the memory cap when the module stopped close to the cap (its next growth was refused),
+ * or said so itself. The engine cannot see a refused `memory.grow` directly, so this is a judgement, documented.
+ */
+function hitMemoryCap(spec: WorkloadSpec, r: RunResult): boolean {
+  const cap = spec.memoryLimitMiB * 1_048_576;
+  const margin = Math.max(2 * 1_048_576, cap / 8);
+  if (r.memoryBytes >= cap - margin) return true;
+  return /memory allocation of \d+ bytes failed|out of memory/i.test(r.stderrTail);
+}
+
+function memoryError(spec: WorkloadSpec, tail = ""): NexError {
+  const why = tail ? `; stderr: ${tail}` : "";
+  return new NexError("NEX_E_FUNCTION_MEMORY", `function ${spec.name} exceeded its ${spec.memoryLimitMiB} MiB memory limit and was stopped${why}`);
+}
 
 /** Creates the wasm engine for a runner. */
-export async function createWasmEngine(_ctx: EngineContext): Promise<FunctionEngine> {
+export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptions = {}): Promise<FunctionEngine> {
+  // Opened on the first host call, so functions that use none never touch JetStream.
+  let hs: HostServices | undefined;
+  const services = (): HostServices => (hs ??= new HostServices(ctx.nc, { autoCreateBuckets: ctx.autoCreateBuckets }));
+  let pool: WorkerPool | undefined;
+  const keys = new Set<string>();
+  const maxReplyBytes = (): number => opts.maxReplyBytes ?? ctx.nc.info?.max_payload ?? DEFAULT_MAX_REPLY_BYTES;
   return {
-    load: () => Promise.reject(new NexError("NEX_E_UNSUPPORTED_TYPE", "wasm functions are not available yet")),
-    close: async () => undefined,
+    async load(spec: WorkloadSpec, code: Uint8Array): Promise<LoadedFunction> {
+      const mod = await compileFunction(spec, code);
+      // Workers start with the first function, not with the runner: a runner that never gets wasm costs nothing.
+      pool ??= new WorkerPool({ ...opts.pool, hostCall: (req) => hostCall(services(), req) });
+      const p = pool;
+      const key = `${spec.id}#${++loads}`;
+      keys.add(key);
+      const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+      let disposed = false;
+      return {
+        async invoke(inv: Invocation): Promise<InvocationResult> {
+          if (disposed) throw new NexError("NEX_E_NOT_FOUND", `function ${spec.name} was stopped`);
+          const outcome = await p.run({
+            key,
+            module: mod,
+            args: [spec.name, inv.subject],
+            env,
+            stdin: inv.payload,
+            maxOutputBytes: maxReplyBytes(),
+            timeoutMs: spec.timeoutMs,
+            onStderr: (line) => ctx.log(spec, "stderr", line),
+          });
+          return outcomeToResult(spec, outcome);
+        },
+        dispose() {
+          disposed = true;
+          keys.delete(key);
+          p.drop(key);
+        },
+      };
+    },
+    async close() {
+      keys.clear();
+      await pool?.close();
+    },
   };
 }

@@ -1,0 +1,131 @@
+/**
+ * A wasm worker thread: runs one invocation at a time, each in a fresh instance of a module compiled once by the
+ * runner. Host calls block this thread on Atomics.wait while the runner's main thread does the NATS work; a
+ * runaway module is stopped by the pool terminating the whole worker.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
+import { ConsoleStdout, File, OpenFile, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
+import { NEX_MODULE, type HostReply, type HostRequest } from "./abi.js";
+import { nexImports } from "./imports.js";
+import { wasm, type WasmInstance, type WasmMemory, type WasmModule } from "./wasm-api.js";
+import type { FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from "./protocol.js";
+
+/** Longest stderr tail kept for error messages. */
+const STDERR_TAIL_CHARS = 1_024;
+/** Most stderr lines forwarded per invocation; the rest would only flood the log subject. */
+const MAX_STDERR_LINES = 1_000;
+
+const init = workerData as WorkerInit;
+const signal = new Int32Array(init.signal);
+const port = parentPort;
+if (!port) throw new Error("the wasm worker must run in a worker thread");
+const modules = new Map<string, WasmModule>();
+const enc = new TextEncoder();
+
+function send(m: FromWorker): void {
+  port?.postMessage(m);
+}
+
+/** Thrown by stdout when the reply grows too large; unwinds the module. */
+class OutputTooLarge extends Error {}
+
+/** Collects stderr: forwards whole lines to the log and keeps a tail for error messages. */
+function stderrSink(seq: number): { fd: ConsoleStdout; tail: () => string } {
+  const dec = new TextDecoder("utf-8", { fatal: false });
+  let partial = "";
+  let tail = "";
+  let lines = 0;
+  const emit = (line: string): void => {
+    if (lines++ < MAX_STDERR_LINES) send({ t: "stderr", seq, line });
+  };
+  const fd = new ConsoleStdout((chunk) => {
+    const text = dec.decode(chunk, { stream: true });
+    tail = (tail + text).slice(-STDERR_TAIL_CHARS);
+    const parts = (partial + text).split("\n");
+    partial = parts.pop() ?? "";
+    parts.forEach(emit);
+  });
+  return {
+    fd,
+    tail: () => {
+      if (partial) emit(partial);
+      partial = "";
+      return tail.trimEnd();
+    },
+  };
+}
+
+/** Sends a host call to the main thread and sleeps until the reply is posted. */
+function hostCall(seq: number, req: HostRequest): HostReply {
+  Atomics.store(signal, 0, 0);
+  send({ t: "host", seq, req });
+  Atomics.wait(signal, 0, 0);
+  const got = receiveMessageOnPort(init.replies);
+  if (!got) throw new Error("host call reply is missing");
+  return got.message as HostReply;
+}
+
+/** Fixes the shim's argument sizes, which count UTF-16 units instead of UTF-8 bytes. */
+function utf8ArgSizes(wasi: WASI, args: string[]): void {
+  wasi.wasiImport["args_sizes_get"] = (argc: number, argvBufSize: number): number => {
+    const view = new DataView((wasi.inst.exports["memory"] as WasmMemory).buffer);
+    view.setUint32(argc, args.length, true);
+    view.setUint32(argvBufSize, args.reduce((n, a) => n + enc.encode(a).length + 1, 0), true);
+    return 0;
+  };
+}
+
+/** Joins chunks into a fresh, unpooled buffer, so it can be transferred instead of copied. */
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function run(req: RunRequest): RunResult {
+  if (req.module) modules.set(req.key, req.module);
+  const mod = modules.get(req.key);
+  const stdout: Uint8Array[] = [];
+  let outBytes = 0;
+  const out = new ConsoleStdout((chunk) => {
+    outBytes += chunk.length;
+    if (outBytes > req.maxOutputBytes) throw new OutputTooLarge();
+    stdout.push(chunk);
+  });
+  const err = stderrSink(req.seq);
+  const wasi = new WASI(req.args, req.env, [new OpenFile(new File(req.stdin, { readonly: true })), out, err.fd], { debug: false });
+  utf8ArgSizes(wasi, req.args);
+  let instance: WasmInstance | undefined;
+  const memory = (): WasmMemory => instance?.exports["memory"] as WasmMemory;
+  const result: RunResult = { t: "done", seq: req.seq, stdout: new Uint8Array(0), stderrTail: "", memoryBytes: 0 };
+  try {
+    if (!mod) throw new Error(`module ${req.key} is not loaded in this worker`);
+    instance = new wasm.Instance(mod, {
+      wasi_snapshot_preview1: wasi.wasiImport,
+      [NEX_MODULE]: nexImports(memory, (hr) => hostCall(req.seq, hr)),
+    });
+    result.exitCode = wasi.start(instance as Parameters<WASI["start"]>[0]);
+  } catch (e) {
+    if (e instanceof WASIProcExit) result.exitCode = e.code;
+    else if (e instanceof OutputTooLarge) result.outputTooLarge = true;
+    else result.trap = e instanceof Error ? `${e.name === "RuntimeError" ? "trap" : e.name}: ${e.message}` : String(e);
+  }
+  result.memoryBytes = instance ? memory().buffer.byteLength : 0;
+  result.stderrTail = err.tail();
+  result.stdout = concat(stdout);
+  return result;
+}
+
+port.on("message", (m: ToWorker) => {
+  if (m.t === "drop") {
+    modules.delete(m.key);
+    return;
+  }
+  const r = run(m);
+  port.postMessage(r, [r.stdout.buffer as ArrayBuffer]);
+});
+send({ t: "ready" });

@@ -1,0 +1,215 @@
+/**
+ * Per-workload resource limits. cgroup v2 where `memory.max` can be had, else cgroup v1 (memory + pids),
+ * else rlimits set by `prlimit` as a weaker fallback.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { signal } from "./tree.js";
+
+/** Which mechanism enforces a workload's limits. */
+export type LimitKind = "cgroup2" | "cgroup1" | "rlimit";
+
+/** The limits of one workload. */
+export interface Limits {
+  memoryBytes: number;
+  maxProcesses: number;
+}
+
+/** A workload's cgroup (or the rlimits standing in for one). */
+export interface WorkloadLimits {
+  readonly kind: LimitKind;
+  /** Files the launcher writes its own pid to before it execs the workload. */
+  readonly procsFiles: string[];
+  /** `prlimit` arguments, for the rlimit fallback. */
+  readonly rlimitArgs: string[];
+  /** Pids in the cgroup (empty for rlimits). */
+  pids(): number[];
+  /** How many times the kernel's OOM killer fired in this cgroup. */
+  oomKills(): number;
+  /** SIGKILLs every member. */
+  killAll(): void;
+  /** Kills what is left and removes the cgroup. */
+  destroy(): Promise<void>;
+}
+
+interface Mount {
+  path: string;
+  type: string;
+  options: string[];
+}
+
+function mounts(): Mount[] {
+  try {
+    return readFileSync("/proc/self/mounts", "utf8")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((f) => f[2] === "cgroup" || f[2] === "cgroup2")
+      .map((f) => ({ path: f[1]!, type: f[2]!, options: (f[3] ?? "").split(",") }));
+  } catch {
+    return [];
+  }
+}
+
+/** The node's own cgroup path for a v1 controller, or "" for the v2 line. */
+function ownPath(controller: string | ""): string {
+  for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
+    const [, ctrls, path] = line.split(":");
+    if (path === undefined) continue;
+    if (controller === "" ? ctrls === "" : (ctrls ?? "").split(",").includes(controller)) return path;
+  }
+  return "/";
+}
+
+function readInts(file: string): number[] {
+  try {
+    return readFileSync(file, "utf8").split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function readKey(file: string, key: string): number {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, "m").exec(readFileSync(file, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Creates `dir` below `base`, making the shared `nex` parent when needed. */
+function makeGroup(base: string, id: string): string {
+  const dir = join(base, "nex", id);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+async function removeGroups(dirs: string[], members: () => number[]): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (members().length > 0 && Date.now() < deadline) {
+    for (const p of members()) signal(p, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (const dir of dirs) {
+    for (let i = 0; i < 50; i++) {
+      try {
+        if (existsSync(dir)) rmdirSync(dir);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    // The shared parent goes when its last workload does; EBUSY means another workload still uses it.
+    try {
+      rmdirSync(join(dir, ".."));
+    } catch {
+      // still in use
+    }
+  }
+}
+
+function tryCgroup2(id: string, limits: Limits): WorkloadLimits | undefined {
+  const mnt = mounts().find((m) => m.type === "cgroup2");
+  if (!mnt) return undefined;
+  const own = join(mnt.path, ownPath(""));
+  try {
+    const avail = readFileSync(join(own, "cgroup.controllers"), "utf8");
+    if (!avail.includes("memory") || !avail.includes("pids")) return undefined;
+    // Fails with EBUSY when the node's own cgroup holds processes (the "no internal processes" rule).
+    writeFileSync(join(own, "cgroup.subtree_control"), "+memory +pids");
+    mkdirSync(join(own, "nex"), { recursive: true });
+    writeFileSync(join(own, "nex", "cgroup.subtree_control"), "+memory +pids");
+    const dir = makeGroup(own, id);
+    if (!existsSync(join(dir, "memory.max"))) return undefined;
+    writeFileSync(join(dir, "memory.max"), String(limits.memoryBytes));
+    if (existsSync(join(dir, "memory.swap.max"))) writeFileSync(join(dir, "memory.swap.max"), "0");
+    writeFileSync(join(dir, "pids.max"), String(limits.maxProcesses));
+    const pids = (): number[] => readInts(join(dir, "cgroup.procs"));
+    return {
+      kind: "cgroup2",
+      procsFiles: [join(dir, "cgroup.procs")],
+      rlimitArgs: [],
+      pids,
+      oomKills: () => readKey(join(dir, "memory.events"), "oom_kill"),
+      killAll: () => {
+        try {
+          writeFileSync(join(dir, "cgroup.kill"), "1");
+        } catch {
+          for (const p of pids()) signal(p, "SIGKILL");
+        }
+      },
+      destroy: () => removeGroups([dir], pids),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function tryCgroup1(id: string, limits: Limits): WorkloadLimits | undefined {
+  const all = mounts();
+  const mem = all.find((m) => m.type === "cgroup" && m.options.includes("memory"));
+  const pid = all.find((m) => m.type === "cgroup" && m.options.includes("pids"));
+  if (!mem || !pid) return undefined;
+  const dirs: string[] = [];
+  try {
+    const memDir = makeGroup(join(mem.path, ownPath("memory")), id);
+    dirs.push(memDir);
+    writeFileSync(join(memDir, "memory.limit_in_bytes"), String(limits.memoryBytes));
+    // Without a swap limit the workload would page out instead of being held to its limit.
+    try {
+      writeFileSync(join(memDir, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes));
+    } catch {
+      writeFileSync(join(memDir, "memory.swappiness"), "0");
+    }
+    const pidDir = makeGroup(join(pid.path, ownPath("pids")), id);
+    dirs.push(pidDir);
+    writeFileSync(join(pidDir, "pids.max"), String(limits.maxProcesses));
+    const pids = (): number[] => [...new Set([...readInts(join(memDir, "cgroup.procs")), ...readInts(join(pidDir, "cgroup.procs"))])];
+    return {
+      kind: "cgroup1",
+      procsFiles: [join(memDir, "cgroup.procs"), join(pidDir, "cgroup.procs")],
+      rlimitArgs: [],
+      pids,
+      oomKills: () => readKey(join(memDir, "memory.oom_control"), "oom_kill"),
+      killAll: () => {
+        for (const p of pids()) signal(p, "SIGKILL");
+      },
+      destroy: () => removeGroups(dirs, pids),
+    };
+  } catch {
+    void removeGroups(dirs, () => []);
+    return undefined;
+  }
+}
+
+function rlimits(limits: Limits): WorkloadLimits {
+  return {
+    kind: "rlimit",
+    procsFiles: [],
+    // RLIMIT_NPROC counts every process of the uid, not of the workload, and RLIMIT_DATA is not RSS: a weak stand-in.
+    rlimitArgs: [`--nproc=${limits.maxProcesses}`, `--data=${limits.memoryBytes}`],
+    pids: () => [],
+    oomKills: () => 0,
+    killAll: () => undefined,
+    destroy: async () => undefined,
+  };
+}
+
+/** Which mechanism the first workload got; later workloads try it first. */
+let preferred: LimitKind | undefined;
+
+/** Sets up limits for one workload (same id, same cgroup: a restart reuses it). */
+export function createLimits(id: string, limits: Limits, allowCgroups = process.getuid?.() === 0): WorkloadLimits {
+  if (allowCgroups && preferred !== "rlimit") {
+    const order = preferred === "cgroup1" ? [tryCgroup1, tryCgroup2] : [tryCgroup2, tryCgroup1];
+    for (const attempt of order) {
+      const got = attempt(id, limits);
+      if (got) {
+        preferred = got.kind;
+        return got;
+      }
+    }
+  }
+  preferred = "rlimit";
+  return rlimits(limits);
+}

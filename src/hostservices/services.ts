@@ -43,6 +43,13 @@ export interface HttpResult {
   response: string;
 }
 
+/** An HTTP response with the body as bytes (for `fetch`). */
+export interface HttpBytesResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
 /** HTTP methods functions may use. */
 export const HTTP_METHODS = ["get", "post", "put", "patch", "delete", "head"] as const;
 /** One HTTP method. */
@@ -54,6 +61,10 @@ const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
 function fail(service: string, what: string, err?: unknown): NexError {
   const cause = err === undefined ? "" : `: ${err instanceof Error ? err.message : String(err)}`;
   return new NexError("NEX_E_HOST_SERVICE", `${service}: ${what}${cause}`, { cause: err });
+}
+
+function missingBucket(service: string, bucket: string): NexError {
+  return fail(service, `bucket "${bucket}" does not exist, and this node does not create buckets (autoCreateBuckets is off); create it first, e.g. with \`nex ${service === "kv" ? "kv" : "obj"} put\``);
 }
 
 async function bounded<T>(service: string, ms: number, p: Promise<T>): Promise<T> {
@@ -91,14 +102,25 @@ export class HostServices {
     if (!BUCKET.test(bucket)) return Promise.reject(fail("kv", `invalid bucket name "${bucket}"`));
     let p = this.kvs.get(bucket);
     if (!p) {
-      const kvm = new Kvm(this.js);
-      p = (this.opts.autoCreateBuckets ? kvm.create(bucket) : kvm.open(bucket)).catch((err: unknown) => {
+      p = this.openKv(bucket).catch((err: unknown) => {
         this.kvs.delete(bucket);
-        throw fail("kv", `bucket "${bucket}" is not available${this.opts.autoCreateBuckets ? "" : " (this node does not create buckets)"}`, err);
+        throw err instanceof NexError ? err : fail("kv", `bucket "${bucket}" is not available`, err);
       });
       this.kvs.set(bucket, p);
     }
     return p;
+  }
+
+  // Kvm.open only binds (a missing bucket would fail later, vaguely, and without direct gets), so look first.
+  private async openKv(bucket: string): Promise<KV> {
+    const kvm = new Kvm(this.js);
+    if (this.opts.autoCreateBuckets) return kvm.create(bucket);
+    const jsm = await this.js.jetstreamManager();
+    const info = await jsm.streams.info(`KV_${bucket}`).catch((err: unknown) => {
+      if (/stream not found/i.test((err as Error).message)) throw missingBucket("kv", bucket);
+      throw err;
+    });
+    return kvm.open(bucket, { allow_direct: info.config.allow_direct });
   }
 
   private obj(bucket: string): Promise<ObjectStore> {
@@ -108,7 +130,8 @@ export class HostServices {
       const objm = new Objm(this.js);
       p = (this.opts.autoCreateBuckets ? objm.create(bucket) : objm.open(bucket)).catch((err: unknown) => {
         this.objs.delete(bucket);
-        throw fail("objectStore", `bucket "${bucket}" is not available${this.opts.autoCreateBuckets ? "" : " (this node does not create buckets)"}`, err);
+        if (!this.opts.autoCreateBuckets && /not found/i.test((err as Error).message)) throw missingBucket("objectStore", bucket);
+        throw fail("objectStore", `bucket "${bucket}" is not available`, err);
       });
       this.objs.set(bucket, p);
     }
@@ -229,6 +252,12 @@ export class HostServices {
 
   /** Makes an HTTP request. `response` is the body as text. */
   async http(method: HttpMethod, url: string, body?: Uint8Array, opts: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<HttpResult> {
+    const r = await this.httpBytes(method, url, body, opts);
+    return { status: r.status, headers: r.headers, response: new TextDecoder().decode(r.body) };
+  }
+
+  /** Makes an HTTP request and keeps the body as bytes. */
+  async httpBytes(method: HttpMethod, url: string, body?: Uint8Array, opts: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<HttpBytesResult> {
     if (!HTTP_METHODS.includes(method)) throw fail("http", `unsupported method "${method}"`);
     let u: URL;
     try {
@@ -250,7 +279,7 @@ export class HostServices {
       if (buf.length > this.httpMax) throw new Error(`response body is larger than ${this.httpMax} bytes`);
       const headers: Record<string, string> = {};
       res.headers.forEach((v, k) => (headers[k] = v));
-      return { status: res.status, headers, response: new TextDecoder().decode(buf) };
+      return { status: res.status, headers, body: buf };
     } catch (err) {
       const e = err as Error & { cause?: Error };
       const why = e.name === "TimeoutError" ? `timed out after ${timeoutMs} ms` : `${e.message}${e.cause ? ` (${e.cause.message})` : ""}`;

@@ -8,7 +8,7 @@ import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction } from "../../runner/engine.js";
 import { PRELUDE, invokerSource } from "./prelude.js";
 import { toScriptSource } from "./source.js";
-import { installHostBindings, type HostBindings } from "./bindings.js";
+import { installHostBindings, type HostBindings, type InstalledBindings } from "./bindings.js";
 
 /** Extra time the host allows past `timeoutMs` before it tears the isolate down (the isolate's own timer fires first). */
 const HOST_TIMEOUT_GRACE_MS = 250;
@@ -17,6 +17,7 @@ interface Live {
   isolate: ivm.Isolate;
   context: ivm.Context;
   invoke: ivm.Reference<(s: string, p: Uint8Array, m: unknown) => Promise<unknown>>;
+  installed: InstalledBindings;
 }
 
 class V8Function implements LoadedFunction {
@@ -34,6 +35,7 @@ class V8Function implements LoadedFunction {
   /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
   async build(): Promise<Live> {
     const isolate = new ivm.Isolate({ memoryLimit: this.spec.memoryLimitMiB });
+    let installed: InstalledBindings | undefined;
     try {
       const context = await isolate.createContext();
       const g = context.global;
@@ -42,7 +44,7 @@ class V8Function implements LoadedFunction {
         this.ctx.log(this.spec, stream === "stderr" ? "stderr" : "stdout", String(line));
       }, { ignored: true }));
       await (await isolate.compileScript(PRELUDE, { filename: "nex:prelude" })).run(context);
-      await installHostBindings(isolate, context, this.bindings);
+      installed = await installHostBindings(isolate, context, this.bindings);
       const script = await isolate.compileScript(this.source, { filename: `${this.spec.name}.js` }).catch((err: Error) => {
         throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${err.message}`);
       });
@@ -59,8 +61,9 @@ class V8Function implements LoadedFunction {
       const invoke = (await (await isolate.compileScript(invokerSource(this.spec.name, this.spec.namespace))).run(context, {
         reference: true,
       })) as Live["invoke"];
-      return { isolate, context, invoke };
+      return { isolate, context, invoke, installed };
     } catch (err) {
+      installed?.release();
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
     }
@@ -120,6 +123,10 @@ class V8Function implements LoadedFunction {
       this.kill(live);
       return new NexError("NEX_E_FUNCTION_MEMORY", `function ${this.spec.name} exceeded its ${this.spec.memoryLimitMiB} MiB memory limit and was stopped`);
     }
+    if (err instanceof Error && err.name === "HostServiceError") {
+      // An uncaught host service failure keeps its own code, so callers can tell it from a bug in the function.
+      return new NexError("NEX_E_HOST_SERVICE", msg);
+    }
     if (/Script execution timed out/.test(msg)) {
       // The isolate's own watchdog stopped the code; the isolate stays usable.
       return new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec));
@@ -133,6 +140,7 @@ class V8Function implements LoadedFunction {
 
   private kill(live: Live): void {
     if (this.live === live) this.live = undefined;
+    live.installed.release();
     if (!live.isolate.isDisposed) live.isolate.dispose();
   }
 

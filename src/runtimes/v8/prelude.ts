@@ -1,8 +1,8 @@
 /**
  * JavaScript that runs inside every function's context once, at deploy, before the user's script.
  * It installs `console` and the invocation wrapper, and takes the host callbacks off the global object so user
- * code only sees the safe wrappers. Host services add their globals through `hostServicesPrelude` (see
- * `hostservices/v8-bindings.ts`).
+ * code only sees the safe wrappers. The web runtime and host services add their globals afterwards (see
+ * `bindings.ts`).
  */
 
 /** Formats values the way `console.log` users expect, without any host access. */
@@ -66,6 +66,8 @@ export function invokerSource(name: string, namespace: string): string {
 (() => {
   const user = globalThis.__nexUser;
   delete globalThis.__nexUser;
+  const hooks = globalThis.__nexHooks || { enter() {}, leave() {} };
+  delete globalThis.__nexHooks;
   const name = ${JSON.stringify(name)}, namespace = ${JSON.stringify(namespace)};
   return async function __nexInvoke(subject, payload, meta) {
     const replyHeaders = {};
@@ -76,8 +78,14 @@ export function invokerSource(name: string, namespace: string): string {
       header: (k) => { const v = (meta.headers || {})[k]; return v === undefined ? undefined : v[0]; },
       setHeader: (k, v) => { replyHeaders[String(k)] = String(v); },
     });
-    let r = user.call(globalThis, subject, payload, ctx);
-    if (r !== null && typeof r === "object" && typeof r.then === "function") r = await r;
+    let r;
+    hooks.enter();
+    try {
+      r = user.call(globalThis, subject, payload, ctx);
+      if (r !== null && typeof r === "object" && typeof r.then === "function") r = await r;
+    } finally {
+      hooks.leave();
+    }
     let body;
     if (r instanceof Uint8Array) body = r;
     else if (typeof r === "string") body = r;

@@ -137,18 +137,19 @@ export class NexClient {
 
   /** Deploys a workload: to the named node, or to the best bidder of an auction. */
   async deploy(req: DeployRequest, placement: PlacementOptions = {}): Promise<DeployResult> {
-    const body: DeployRequest = { ...req, namespace: this.namespace, tags: placement.tags ?? req.tags };
+    const tags = placement.tags ?? req.tags;
+    const body: DeployRequest = { ...req, namespace: this.namespace, tags };
     let nodeId: string;
     let bids = 0;
     if (placement.node) {
       nodeId = await this.resolveNode(placement.node);
     } else {
-      const all = await this.auction(req.type, placement.tags);
+      const all = await this.auction(req.type, tags);
       bids = all.length;
       if (all.length === 0) {
         throw new NexError(
           "NEX_E_NO_NODES",
-          `no running node can take a ${req.type} workload${placement.tags ? ` with tags ${JSON.stringify(placement.tags)}` : ""} in namespace ${this.namespace}`,
+          `no running node can take a ${req.type} workload${tags ? ` with tags ${JSON.stringify(tags)}` : ""} in namespace ${this.namespace}`,
         );
       }
       nodeId = all[0]!.node.nodeId;

@@ -223,8 +223,9 @@ export class NexNode {
     if (!tagsMatch(this.tags, req.tags)) return DECLINE;
     if (this.workloads.count >= this.opts.maxWorkloads) return DECLINE;
     const s = this.summary();
-    // Lower is better: CPU pressure dominates, then how many workloads the node already runs.
-    const score = s.load * 100 + s.workloads + (s.freeMemMiB < 256 ? 1000 : 0);
+    // Lower is better. A fully busy CPU (load 1.0 per core) weighs as much as 20 workloads; a node short of
+    // memory goes to the back of the line.
+    const score = Math.round((s.workloads + s.load * 20 + (s.freeMemMiB < 256 ? 1000 : 0)) * 100) / 100;
     return { node: s, score };
   }
 

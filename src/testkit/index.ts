@@ -9,16 +9,17 @@
  * ```
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, type ConnectionConfig } from "../nats/connect.js";
 import { startNatsServer, type NatsServer } from "../nats/server.js";
 import { NexNode } from "../node/node.js";
 import type { NodeOptions } from "../node/options.js";
-import { NexClient } from "../client/client.js";
+import { NexClient, type DeployResult, type PlacementOptions } from "../client/client.js";
+import type { DeployRequest } from "../contract/index.js";
 
 /** The repository root (where package.json lives). */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -97,6 +98,19 @@ export class TestEnv {
   /** A client library instance on a fresh connection. */
   async client(namespace?: string): Promise<NexClient> {
     return new NexClient(await this.nc(), { namespace });
+  }
+
+  /** Writes `contents` to a file in the environment's directory and returns its `file://` location. */
+  file(name: string, contents: string | Uint8Array): string {
+    const path = join(this.dir, name);
+    writeFileSync(path, contents);
+    return pathToFileURL(path).href;
+  }
+
+  /** Deploys a JS function from source text (through a `file://` artifact). */
+  async deployJs(client: NexClient, name: string, source: string, triggers: string[], extra: Partial<DeployRequest> = {}, placement: PlacementOptions = {}): Promise<DeployResult> {
+    const location = this.file(`${name}-${Date.now()}-${Math.random().toString(36).slice(2)}.js`, source);
+    return client.deploy({ name, type: "v8", location, triggers, ...extra }, placement);
   }
 
   /** Runs the `nex` CLI (as a user would) and collects its output. */

@@ -1,0 +1,109 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import { errorFromReply, type NexClient } from "../src/client/index.js";
+import { subjects, type ErrorCode, type NodeInfo } from "../src/contract/index.js";
+import { TestEnv } from "../src/testkit/index.js";
+import type { NexNode } from "../src/node/node.js";
+
+describe("control API", () => {
+  let env: TestEnv;
+  let node: NexNode;
+  let client: NexClient;
+  let nc: NatsConnection;
+  let echoLocation: string;
+
+  before(async () => {
+    env = await TestEnv.start();
+    node = await env.node();
+    client = await env.client();
+    nc = await env.nc();
+    echoLocation = env.file("echo.js", `(s, p) => "echo:" + String.fromCharCode(...p)`);
+    await client.deploy({ name: "echo", type: "v8", location: echoLocation, triggers: ["echo"] });
+  });
+  after(async () => env.stop());
+
+  async function deployRaw(body: string | object): Promise<Msg> {
+    return nc.request(subjects.control("default", "DEPLOY", node.id), typeof body === "string" ? body : JSON.stringify(body), { timeout: 10_000 });
+  }
+
+  async function expectCode(body: string | object, code: ErrorCode, status: string): Promise<void> {
+    const m = await deployRaw(body);
+    assert.equal(m.headers?.get("Nats-Service-Error-Code"), status, `status for ${JSON.stringify(body)}`);
+    assert.ok(m.headers?.get("Nats-Service-Error"), "the micro error header carries the message");
+    const err = errorFromReply(m);
+    assert.equal(err?.code, code, `code for ${JSON.stringify(body)}: ${err?.message}`);
+    assert.ok(err?.hint.length, "the body carries a hint");
+  }
+
+  const valid = () => ({ name: "fn", type: "v8", location: echoLocation, triggers: ["fn"] });
+
+  test("control API - bad JSON is refused with NEX_E_BAD_REQUEST", async () => {
+    await expectCode("{not json", "NEX_E_BAD_REQUEST", "400");
+    await expectCode("[1,2]", "NEX_E_BAD_REQUEST", "400");
+  });
+
+  test("control API - an unknown type is refused with NEX_E_UNKNOWN_TYPE", async () => {
+    await expectCode({ ...valid(), type: "python" }, "NEX_E_UNKNOWN_TYPE", "400");
+  });
+
+  test("control API - missing or invalid fields are named in NEX_E_INVALID_FIELD", async () => {
+    const { name: _n, ...noName } = valid();
+    await expectCode(noName, "NEX_E_INVALID_FIELD", "400");
+    const { location: _l, ...noLocation } = valid();
+    await expectCode(noLocation, "NEX_E_INVALID_FIELD", "400");
+    await expectCode({ ...valid(), triggers: [] }, "NEX_E_INVALID_FIELD", "400");
+    await expectCode({ ...valid(), name: "bad name!" }, "NEX_E_INVALID_FIELD", "400");
+    await expectCode({ ...valid(), timeoutMs: -5 }, "NEX_E_INVALID_FIELD", "400");
+    await expectCode({ ...valid(), env: { A: 1 } }, "NEX_E_INVALID_FIELD", "400");
+  });
+
+  test("control API - bad artifact locations are refused", async () => {
+    await expectCode({ ...valid(), location: "ftp://example/x.js" }, "NEX_E_BAD_LOCATION", "400");
+    await expectCode({ ...valid(), location: "file:///definitely/not/here.js" }, "NEX_E_ARTIFACT_FETCH", "502");
+    await expectCode({ ...valid(), location: "nats://NO_SUCH_BUCKET/x.js" }, "NEX_E_ARTIFACT_FETCH", "502");
+    await expectCode({ ...valid(), location: "http://127.0.0.1:1/x.js" }, "NEX_E_ARTIFACT_FETCH", "502");
+  });
+
+  test("control API - a sha256 mismatch is refused", async () => {
+    await expectCode({ ...valid(), sha256: "0".repeat(64) }, "NEX_E_HASH_MISMATCH", "409");
+  });
+
+  test("control API - reserved or malformed trigger subjects are refused", async () => {
+    for (const t of ["$SYS.x", "$JS.API.>", "$NEX.SVC.x", "$SRV.PING", "_INBOX.abc", ">", "*.foo", "a..b", "a b", "a.>.b"]) {
+      await expectCode({ ...valid(), triggers: [t] }, "NEX_E_FORBIDDEN_SUBJECT", "400");
+    }
+  });
+
+  test("control API - a script that is not a function is refused as a bad artifact", async () => {
+    await expectCode({ ...valid(), location: env.file("notfn.js", "42") }, "NEX_E_BAD_ARTIFACT", "422");
+    await expectCode({ ...valid(), location: env.file("syntax.js", "(s, p) => {") }, "NEX_E_BAD_ARTIFACT", "422");
+  });
+
+  test("control API - stop of an unknown workload is NEX_E_NOT_FOUND, INFO of an unknown node gets no responders", async () => {
+    const m = await nc.request(subjects.control("default", "STOP", node.id), JSON.stringify({ name: "ghost" }), { timeout: 5_000 });
+    assert.equal(errorFromReply(m)?.code, "NEX_E_NOT_FOUND");
+    await assert.rejects(client.info("NOSUCHNODE"), (e: Error & { code?: string }) => e.code === "NEX_E_NODE_NOT_FOUND");
+  });
+
+  test("control API - after all the bad requests, nothing else is disturbed", async () => {
+    assert.equal((await client.invoke("echo", "ok")).string(), "echo:ok");
+    const info = await client.request<NodeInfo>("INFO", node.id, {});
+    assert.equal(info.state, "running");
+    assert.deepEqual(info.workloadList.map((w) => w.name), ["echo"]);
+  });
+
+  test("control API - $SRV discovery finds the node as a micro service", async () => {
+    const m = await nc.request("$SRV.INFO.nex-node", "", { timeout: 5_000 });
+    const info = m.json<{ name: string; metadata: Record<string, string>; endpoints: { subject: string }[] }>();
+    assert.equal(info.name, "nex-node");
+    assert.equal(info.metadata["node_id"], node.id);
+    assert.ok(info.endpoints.some((e) => e.subject === subjects.control("*", "DEPLOY", node.id)));
+    const ping = await nc.request("$SRV.PING.nex-node", "", { timeout: 5_000 });
+    assert.equal(ping.json<{ name: string }>().name, "nex-node");
+    const stats = await nc.request("$SRV.STATS.nex-node", "", { timeout: 5_000 });
+    const s = stats.json<{ endpoints: { name: string; num_requests: number }[] }>();
+    const deploy = s.endpoints.find((e) => e.name === "deploy");
+    assert.ok(deploy && deploy.num_requests > 0, "requests are counted in micro stats");
+  });
+});

@@ -16,6 +16,8 @@ import { lsCommand, stopCommand } from "./commands/ls.js";
 import { nodeCommand } from "./commands/node.js";
 import { pubCommand, reqCommand } from "./commands/req.js";
 import { upCommand } from "./commands/up.js";
+import { kvCommand } from "./commands/kv.js";
+import { objCommand } from "./commands/obj.js";
 
 /** Builds the program (exported for tests and docs). */
 export function buildProgram(): Command {
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   program.addCommand(eventsCommand());
   program.addCommand(reqCommand());
   program.addCommand(pubCommand());
+  program.addCommand(kvCommand());
+  program.addCommand(objCommand());
   return program;
 }
 

@@ -11,11 +11,15 @@ export const MODULE_GLOBAL = "__nexModule";
 /** The expression that ends a bundled module, selecting the function. */
 export const MODULE_TAIL = `\n;(${MODULE_GLOBAL}.default ?? ${MODULE_GLOBAL}.handler);\n`;
 
+/** First line of a bundle: the engine runs it as it is (its own text may contain lines that look like imports). */
+export const BUNDLE_MARKER = "/* nex:bundle */\n";
+
 const ESM = /^\s*export\s+(default|const|function|async|\{|let|var)/m;
 const IMPORT = /^\s*import\s+[\w*{"']/m;
 
 /** Converts a source into the classic-script form the engine runs. */
 export async function toScriptSource(src: string, name: string): Promise<string> {
+  if (src.startsWith(BUNDLE_MARKER)) return src;
   if (IMPORT.test(src)) {
     throw new NexError(
       "NEX_E_BAD_ARTIFACT",

@@ -36,7 +36,7 @@ describe("cluster", () => {
     assert.equal(list.length, 2, "one instance on each node");
     const nc = await env.nc();
     const seen: string[] = [];
-    nc.subscribe("$NEX.FEED.default.logs.shared.>", { callback: (_e, m) => seen.push(m.string()) });
+    nc.subscribe("$NEX.FEED.default.logs.shared.>", { callback: (_e, m) => void seen.push(m.string()) });
     await nc.flush();
     const N = 200;
     const by: Record<string, number> = {};

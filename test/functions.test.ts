@@ -58,7 +58,7 @@ describe("functions", () => {
     await env.deployJs(client, "thrower", `() => { throw new TypeError("boom"); }`, ["thrower"]);
     const nc = await env.nc();
     const events: string[] = [];
-    const sub = nc.subscribe("$NEX.FEED.default.events.function_failed", { callback: (_e, m) => events.push(m.string()) });
+    const sub = nc.subscribe("$NEX.FEED.default.events.function_failed", { callback: (_e, m) => void events.push(m.string()) });
     await nc.flush();
     const m = await nc.request("thrower", "x", { timeout: 5_000 });
     const err = errorFromReply(m);
@@ -100,7 +100,7 @@ describe("functions", () => {
     await env.deployJs(client, "sink", `(s, p) => { console.log("got " + String.fromCharCode(...p)); }`, ["sink"]);
     const nc = await env.nc();
     const lines: string[] = [];
-    nc.subscribe("$NEX.FEED.default.logs.sink.>", { callback: (_e, m) => lines.push(m.string()) });
+    nc.subscribe("$NEX.FEED.default.logs.sink.>", { callback: (_e, m) => void lines.push(m.string()) });
     await nc.flush();
     nc.publish("sink", "fire-and-forget");
     await check(() => lines.includes("got fire-and-forget"));
@@ -109,7 +109,7 @@ describe("functions", () => {
   test("functions - console output goes to the workload's log subject", async () => {
     const nc = await env.nc();
     const got: { subject: string; line: string }[] = [];
-    nc.subscribe("$NEX.FEED.default.logs.talker.>", { callback: (_e, m) => got.push({ subject: m.subject, line: m.string() }) });
+    nc.subscribe("$NEX.FEED.default.logs.talker.>", { callback: (_e, m) => void got.push({ subject: m.subject, line: m.string() }) });
     await nc.flush();
     await env.deployJs(client, "talker", `() => { console.log("hello", { a: 1 }, [1, 2]); console.error("oops"); return ""; }`, ["talker"]);
     await client.invoke("talker", "");

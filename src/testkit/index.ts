@@ -56,16 +56,25 @@ export class TestEnv {
   }
 
   /** Starts a nats-server with JetStream in a fresh temporary directory. */
-  static async start(): Promise<TestEnv> {
+  static async start(opts: { extraConfig?: (dir: string) => string; connection?: Partial<ConnectionConfig> } = {}): Promise<TestEnv> {
     const dir = mkdtempSync(join(tmpdir(), "nex-test-"));
     const storeDir = join(dir, "js");
-    const server = await startNatsServer({ storeDir });
-    return new TestEnv(server, storeDir, dir);
+    const extraConfig = opts.extraConfig?.(dir);
+    const server = await startNatsServer({ storeDir, extraConfig });
+    const env = new TestEnv(server, storeDir, dir);
+    env.extraConfig = extraConfig;
+    env.auth = opts.connection ?? {};
+    return env;
   }
+
+  /** Server configuration kept for restarts. */
+  private extraConfig: string | undefined;
+  /** Credentials every connection of this environment uses. */
+  private auth: Partial<ConnectionConfig> = {};
 
   /** Connection settings for the server. */
   get connection(): ConnectionConfig {
-    return { servers: [this.server.url] };
+    return { ...this.auth, servers: [this.server.url] };
   }
 
   /** Restarts the server on the same port with the same store (for reconnect tests). */
@@ -73,7 +82,7 @@ export class TestEnv {
     const port = this.server.port;
     await this.server.stop();
     if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-    this.server = await startNatsServer({ storeDir: this.storeDir, port });
+    this.server = await startNatsServer({ storeDir: this.storeDir, port, extraConfig: this.extraConfig });
   }
 
   /** Starts a node in this process. */

@@ -1,0 +1,222 @@
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { NexError, type WorkloadSpec } from "../src/contract/index.js";
+import type { FunctionEngine, LoadedFunction } from "../src/runner/engine.js";
+import { REPO_ROOT } from "../src/testkit/index.js";
+import { createWasmEngine } from "../src/runtimes/wasm/engine.js";
+import { capMemory, WASM_PAGE_BYTES } from "../src/runtimes/wasm/limits.js";
+import { WorkerPool, type PoolJob } from "../src/runtimes/wasm/pool.js";
+import { statusOf } from "../src/runtimes/wasm/hostcalls.js";
+import { NexStatus, type HostReply, type HostRequest } from "../src/runtimes/wasm/abi.js";
+import { wasm } from "../src/runtimes/wasm/wasm-api.js";
+
+const FIXTURES = join(REPO_ROOT, "test", "fixtures", "wasm");
+const fixture = (name: string): Uint8Array => readFileSync(join(FIXTURES, `${name}.wasm`));
+const ECHO = readFileSync(join(REPO_ROOT, "examples", "wasm", "echo", "echo.wasm"));
+const enc = new TextEncoder();
+
+function spec(name: string, extra: Partial<WorkloadSpec> = {}): WorkloadSpec {
+  return {
+    id: `id-${name}`,
+    name,
+    namespace: "default",
+    type: "wasm",
+    location: "file:///dev/null",
+    triggers: [name],
+    timeoutMs: 2_000,
+    memoryLimitMiB: 64,
+    env: {},
+    argv: [],
+    lifecycle: "function",
+    restart: "never",
+    tags: {},
+    noNetwork: false,
+    maxProcesses: 0,
+    createdAt: new Date(0).toISOString(),
+    ...extra,
+  };
+}
+
+/** An engine with no NATS at all: host services are never touched by these modules. */
+async function engine(logs: string[] = []): Promise<FunctionEngine> {
+  return createWasmEngine(
+    { nc: {} as NatsConnection, nodeId: "test", autoCreateBuckets: false, log: (_s, stream, line) => void logs.push(`${stream}:${line}`) },
+    { pool: { size: 2 }, maxReplyBytes: 4 * 1_048_576 },
+  );
+}
+
+async function failure(fn: LoadedFunction, subject = "s", payload = ""): Promise<NexError> {
+  const err = await fn.invoke({ subject, payload: enc.encode(payload) }).then(
+    () => assert.fail("expected an error"),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof NexError, String(err));
+  return err;
+}
+
+void describe("wasm engine (no node)", () => {
+  const logs: string[] = [];
+  let eng: FunctionEngine;
+  after(async () => eng?.close());
+
+  void test("wasm engine - echo returns exact bytes, including a full 1 MiB payload", async () => {
+    eng = await engine(logs);
+    const fn = await eng.load(spec("echo"), ECHO);
+    const r = await fn.invoke({ subject: "echowasm", payload: enc.encode("hello nex!") });
+    assert.equal(Buffer.from(r.body).toString(), "hello nex!echowasm");
+    const mib = new Uint8Array(1_048_576).map((_, i) => i % 251);
+    const big = await fn.invoke({ subject: "s.big", payload: mib });
+    assert.deepEqual(Buffer.from(big.body), Buffer.concat([mib, Buffer.from("s.big")]));
+  });
+
+  void test("wasm engine - a non-ASCII subject reaches argv intact (UTF-8 sizes, not UTF-16)", async () => {
+    const fn = await eng.load(spec("utf8"), ECHO);
+    const r = await fn.invoke({ subject: "grüße.ünï", payload: enc.encode(">") });
+    assert.equal(Buffer.from(r.body).toString(), ">grüße.ünï");
+  });
+
+  void test("wasm engine - exit, trap, timeout and memory each map to their code, and the engine recovers", async () => {
+    const exit = await failure(await eng.load(spec("exit"), fixture("exit")));
+    assert.equal(exit.code, "NEX_E_FUNCTION_EXIT");
+    assert.match(exit.message, /code 3.*something went wrong/s);
+    assert.equal((await failure(await eng.load(spec("trap"), fixture("trap")))).code, "NEX_E_FUNCTION_EXIT");
+    assert.equal((await failure(await eng.load(spec("loop", { timeoutMs: 200 }), fixture("loop")))).code, "NEX_E_FUNCTION_TIMEOUT");
+    assert.equal((await failure(await eng.load(spec("bomb", { memoryLimitMiB: 16 }), fixture("membomb")))).code, "NEX_E_FUNCTION_MEMORY");
+    const echo = await eng.load(spec("again"), ECHO);
+    assert.equal(Buffer.from((await echo.invoke({ subject: "x", payload: enc.encode("ok ") })).body).toString(), "ok x");
+    assert.ok(logs.includes("stderr:something went wrong"), logs.join("\n"));
+  });
+
+  void test("wasm engine - a reply larger than the limit is refused, not truncated", async () => {
+    const small = await createWasmEngine(
+      { nc: {} as NatsConnection, nodeId: "t", autoCreateBuckets: false, log: () => undefined },
+      { pool: { size: 1 }, maxReplyBytes: 1_000 },
+    );
+    try {
+      const fn = await small.load(spec("writes"), fixture("writes"));
+      const err = await failure(fn);
+      assert.equal(err.code, "NEX_E_FUNCTION_ERROR");
+      assert.match(err.message, /larger than/);
+    } finally {
+      await small.close();
+    }
+  });
+
+  void test("wasm engine - a stopped function refuses new invocations", async () => {
+    const fn = await eng.load(spec("gone"), ECHO);
+    fn.dispose();
+    assert.equal((await failure(fn)).code, "NEX_E_NOT_FOUND");
+  });
+
+  void test("wasm engine - bad artifacts are refused at load with a clear reason", async () => {
+    const cases: [Uint8Array, RegExp][] = [
+      [fixture("notwasm"), /not a WebAssembly module/],
+      [fixture("notwasi"), /not a WASI program/],
+      [fixture("bigmem"), /starts with 128 MiB of memory, more than its 64 MiB limit/],
+      [ECHO.subarray(0, 500), /truncated|does not compile/],
+    ];
+    for (const [bytes, why] of cases) {
+      await assert.rejects(eng.load(spec("bad"), bytes), (e: unknown) => e instanceof NexError && e.code === "NEX_E_BAD_ARTIFACT" && why.test(e.message));
+    }
+  });
+});
+
+void describe("wasm memory cap", () => {
+  void test("wasm limits - the capped module cannot grow its memory past the cap", async () => {
+    const mod = await wasm.compile(capMemory(ECHO, 16));
+    const stub = new Proxy({}, { get: () => () => 0 });
+    const inst = new wasm.Instance(mod, { wasi_snapshot_preview1: stub as Record<string, unknown> });
+    const mem = inst.exports["memory"] as { buffer: ArrayBuffer; grow(pages: number): number };
+    const capPages = (16 * 1_048_576) / WASM_PAGE_BYTES;
+    const have = mem.buffer.byteLength / WASM_PAGE_BYTES;
+    mem.grow(capPages - have);
+    assert.equal(mem.buffer.byteLength, 16 * 1_048_576);
+    assert.throws(() => mem.grow(1), RangeError);
+    // Without the cap the same module grows freely: the test would catch a rewrite that did nothing.
+    const free = new wasm.Instance(await wasm.compile(ECHO), { wasi_snapshot_preview1: stub as Record<string, unknown> });
+    (free.exports["memory"] as { grow(p: number): number }).grow(capPages);
+  });
+});
+
+void describe("wasm worker pool", () => {
+  const pools: WorkerPool[] = [];
+  after(async () => Promise.all(pools.map((p) => p.close())));
+
+  async function job(name: string, extra: Partial<PoolJob> = {}): Promise<PoolJob> {
+    return {
+      key: name,
+      module: await wasm.compile(capMemory(fixture(name), 16)),
+      args: [name, "subj"],
+      env: [],
+      stdin: new Uint8Array(0),
+      maxOutputBytes: 1_048_576,
+      timeoutMs: 2_000,
+      onStderr: () => undefined,
+      ...extra,
+    };
+  }
+
+  void test("wasm pool - invocations run in parallel, off the main thread", async () => {
+    const pool = new WorkerPool({ size: 2, hostCall: async () => ({ status: 0, data: new Uint8Array(0) }) });
+    pools.push(pool);
+    const loop = await job("loop", { timeoutMs: 400 });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 20);
+    const t0 = performance.now();
+    const outcomes = await Promise.all([pool.run(loop), pool.run(loop)]);
+    const elapsed = performance.now() - t0;
+    clearInterval(timer);
+    assert.deepEqual(outcomes.map((o) => o.kind), ["timeout", "timeout"]);
+    assert.ok(elapsed < 790, `two 400 ms loops on two workers took ${elapsed.toFixed(0)} ms`);
+    assert.ok(ticks >= 5, `the main thread kept ticking (${ticks} ticks)`);
+  });
+
+  void test("wasm pool - the memory bomb ends with its memory at or under the cap", async () => {
+    const pool = new WorkerPool({ size: 1, hostCall: async () => ({ status: 0, data: new Uint8Array(0) }) });
+    pools.push(pool);
+    const o = await pool.run(await job("membomb"));
+    assert.equal(o.kind, "done");
+    if (o.kind !== "done") return;
+    assert.ok(o.result.trap, "the module aborted");
+    assert.ok(o.result.memoryBytes <= 16 * 1_048_576, `memory ${o.result.memoryBytes}`);
+    assert.ok(o.result.memoryBytes > 12 * 1_048_576, `memory ${o.result.memoryBytes}`);
+  });
+
+  void test("wasm pool - a host call blocks the module until the main thread answers", async () => {
+    const seen: HostRequest[] = [];
+    const hostCall = async (req: HostRequest): Promise<HostReply> => {
+      seen.push(req);
+      await new Promise((r) => setTimeout(r, 30));
+      return { status: 5, data: enc.encode("value") };
+    };
+    const pool = new WorkerPool({ size: 1, hostCall });
+    pools.push(pool);
+    const o = await pool.run(await job("hostcalls", { stdin: enc.encode("kv_get\nbucket\nkey") }));
+    assert.equal(o.kind, "done");
+    if (o.kind !== "done") return;
+    assert.equal(Buffer.from(o.result.stdout).toString(), "5\nvalue");
+    assert.deepEqual(seen, [{ op: "kv_get", bucket: "bucket", key: "key" }]);
+  });
+
+  void test("wasm pool - a module stuck in a host call is still stopped by its timeout", async () => {
+    const pool = new WorkerPool({ size: 1, hostCall: () => new Promise<HostReply>(() => undefined) });
+    pools.push(pool);
+    const o = await pool.run(await job("hostcalls", { stdin: enc.encode("kv_get\nb\nk"), timeoutMs: 200 }));
+    assert.equal(o.kind, "timeout");
+    const again = await pool.run(await job("info"));
+    assert.equal(again.kind, "done");
+  });
+});
+
+void describe("wasm host-call statuses", () => {
+  void test("wasm abi - host errors map to stable statuses", () => {
+    assert.equal(statusOf("messaging: request to x failed: 503 no responders"), NexStatus.NO_RESPONDERS);
+    assert.equal(statusOf("kv: timed out after 5000 ms"), NexStatus.TIMEOUT);
+    assert.equal(statusOf('kv: invalid bucket name "a b"'), NexStatus.INVALID);
+    assert.equal(statusOf('messaging: subject "$SYS.x" is reserved'), NexStatus.INVALID);
+    assert.equal(statusOf("kv: bucket is not available"), NexStatus.FAILED);
+  });
+});

@@ -1,7 +1,7 @@
 /** `nex logs` and `nex events`: recent history from the feed stream, then live with -f. */
 import { Command } from "commander";
 import { readEvents, readLogs } from "../../client/index.js";
-import { shortEventType } from "../../contract/index.js";
+import { shortEventType, type NexEvent } from "../../contract/index.js";
 import { action, connectCli, globals, parseDuration, printJson } from "../common.js";
 
 function hhmmss(d: Date): string {
@@ -55,22 +55,30 @@ export function eventsCommand(): Command {
         const nc = await connectCli(cmd);
         const ac = stopOnSignal();
         const namespaces = f.all ? ["*"] : [...new Set([g.namespace!, "system"])];
+        const print = (ev: NexEvent): void => {
+          const type = shortEventType(ev);
+          if (type === "node_heartbeat" && !f.heartbeats) return;
+          if (g.json) {
+            process.stdout.write(JSON.stringify(ev) + "\n");
+            return;
+          }
+          const d = { ...ev.data };
+          delete d["nodeId"];
+          process.stdout.write(`${hhmmss(new Date(ev.time))} ${ev.nexnamespace.padEnd(10)} ${type.padEnd(20)} ${ev.subject ?? ""} ${JSON.stringify(d)}\n`);
+        };
         try {
+          const history: NexEvent[] = [];
           await Promise.all(
             namespaces.map(async (ns) => {
-              for await (const ev of readEvents(nc, ns, { follow: f.follow, sinceMs: parseDuration(f.since), signal: ac.signal })) {
-                const type = shortEventType(ev);
-                if (type === "node_heartbeat" && !f.heartbeats) continue;
-                if (g.json) {
-                  process.stdout.write(JSON.stringify(ev) + "\n");
-                  continue;
-                }
-                const d = { ...ev.data };
-                delete d["nodeId"];
-                process.stdout.write(`${hhmmss(new Date(ev.time))} ${ev.nexnamespace.padEnd(10)} ${type.padEnd(20)} ${ev.subject ?? ""} ${JSON.stringify(d)}\n`);
+              const opts = { follow: f.follow, sinceMs: parseDuration(f.since), signal: ac.signal };
+              // History is merged in time order; live events print as they arrive.
+              for await (const ev of readEvents(nc, ns, opts)) {
+                if (f.follow) print(ev);
+                else history.push(ev);
               }
             }),
           );
+          history.sort((a, b) => a.time.localeCompare(b.time)).forEach(print);
         } finally {
           await nc.close().catch(() => undefined);
         }

@@ -191,7 +191,8 @@ export class HostServices {
   objDelete(bucket: string, name: string): Promise<boolean> {
     return this.run("objectStore", `delete ${bucket}/${name} failed`, async () => {
       const os = await this.obj(bucket);
-      if ((await os.info(name)) === null) return false;
+      const info = await os.info(name);
+      if (info === null || info.deleted) return false;
       await os.delete(name);
       return true;
     });

@@ -95,7 +95,7 @@ export class NativeWorkload implements WorkloadHandle {
     const fds = cmd.fds.map((f) => openSync(f, "r"));
     let child: ChildProcess;
     try {
-      child = spawn(cmd.file, cmd.args, { env: cmd.env, stdio: ["ignore", "pipe", "pipe", ...fds] });
+      child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ["ignore", "pipe", "pipe", ...fds] });
     } finally {
       for (const fd of fds) closeSync(fd);
     }

@@ -8,6 +8,8 @@
  * ```
  */
 import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import { workloadNatsUrl } from "../../nats/connect.js";
 import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle } from "../runtime.js";
@@ -61,6 +63,9 @@ export class NativeRuntime implements Runtime {
     }
     const limits = createLimits(spec.id, { memoryBytes: spec.memoryLimitMiB * MiB, maxProcesses: spec.maxProcesses });
     const conn = this.host.connection;
+    // Without a sandbox a workload still gets its own scratch directory, not the node's working directory.
+    const workDir = join(this.host.dataDir, "native", spec.id);
+    if (!sandbox) mkdirSync(workDir, { recursive: true });
     const command = (): ReturnType<typeof launchCommand> =>
       launchCommand({
         spec,
@@ -74,9 +79,16 @@ export class NativeRuntime implements Runtime {
         nkeySeedFile: conn.nkeySeedFile,
         cgroupProcsFiles: limits.procsFiles,
         rlimitArgs: limits.rlimitArgs,
+        workDir,
       });
     const w = new NativeWorkload(spec, this.host, command, limits, this.opts);
-    await w.start();
+    const removeWorkDir = (): void => rmSync(workDir, { recursive: true, force: true });
+    try {
+      await w.start();
+    } catch (err) {
+      removeWorkDir();
+      throw err;
+    }
     this.workloads.add(w);
     return {
       id: w.id,
@@ -84,6 +96,7 @@ export class NativeRuntime implements Runtime {
       stop: async () => {
         await w.stop();
         this.workloads.delete(w);
+        removeWorkDir();
       },
     };
   }

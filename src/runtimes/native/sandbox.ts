@@ -46,6 +46,8 @@ export interface LaunchInput {
   nkeySeedFile?: string;
   cgroupProcsFiles: string[];
   rlimitArgs: string[];
+  /** Working directory of a workload without a sandbox (a sandboxed one starts in its private /tmp). */
+  workDir: string;
 }
 
 /** A ready command. In sandbox mode fd 3 must be the artifact, fd 4 the creds and fd 5 the nkey seed, when present. */
@@ -56,6 +58,7 @@ export interface LaunchCommand {
   env: Record<string, string>;
   /** Extra files to pass as fds 3, 4, ... */
   fds: string[];
+  cwd: string;
   /** How many wrapper processes sit above the workload (they must not get SIGTERM: they would kill it outright). */
   wrapperDepth: number;
 }
@@ -159,5 +162,6 @@ export function launchCommand(input: LaunchInput): LaunchCommand {
     wrapperDepth = 0;
   }
   const all = [...prefix, ...cmd];
-  return { file: all[0]!, args: all.slice(1), env: launcherEnv, fds, wrapperDepth };
+  const cwd = input.sandbox ? "/" : input.workDir;
+  return { file: all[0]!, args: all.slice(1), env: launcherEnv, fds, cwd, wrapperDepth };
 }

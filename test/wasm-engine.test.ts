@@ -125,19 +125,32 @@ void describe("wasm engine (no node)", () => {
 });
 
 void describe("wasm memory cap", () => {
-  void test("wasm limits - the capped module cannot grow its memory past the cap", async () => {
-    const mod = await wasm.compile(capMemory(ECHO, 16));
-    const stub = new Proxy({}, { get: () => () => 0 });
-    const inst = new wasm.Instance(mod, { wasi_snapshot_preview1: stub as Record<string, unknown> });
-    const mem = inst.exports["memory"] as { buffer: ArrayBuffer; grow(pages: number): number };
+  void test("wasm limits - the capped module imports a memory that cannot grow past the cap", async () => {
+    const capped = capMemory(ECHO, 16);
     const capPages = (16 * 1_048_576) / WASM_PAGE_BYTES;
-    const have = mem.buffer.byteLength / WASM_PAGE_BYTES;
-    mem.grow(capPages - have);
+    assert.equal(capped.maxPages, capPages);
+    assert.ok(capped.minPages > 0 && capped.minPages < capPages);
+    const mod = await wasm.compile(capped.bytes);
+    assert.ok(wasm.Module.imports(mod).some((i) => i.module === "nex" && i.name === "memory" && i.kind === "memory"));
+    assert.ok(wasm.Module.exports(mod).some((e) => e.name === "memory" && e.kind === "memory"), "the memory is still exported");
+    const stub = new Proxy({}, { get: () => () => 0 }) as Record<string, unknown>;
+    // Offering a memory with a larger maximum than the cap is refused by the engine itself.
+    const tooBig = new wasm.Memory({ initial: capped.minPages, maximum: capPages + 1 });
+    assert.throws(() => new wasm.Instance(mod, { wasi_snapshot_preview1: stub, nex: { memory: tooBig } }), /memory|maximum/i);
+    const mem = new wasm.Memory({ initial: capped.minPages, maximum: capped.maxPages }) as { buffer: ArrayBuffer; grow(p: number): number };
+    new wasm.Instance(mod, { wasi_snapshot_preview1: stub, nex: { memory: mem } });
+    mem.grow(capPages - capped.minPages);
     assert.equal(mem.buffer.byteLength, 16 * 1_048_576);
     assert.throws(() => mem.grow(1), RangeError);
-    // Without the cap the same module grows freely: the test would catch a rewrite that did nothing.
-    const free = new wasm.Instance(await wasm.compile(ECHO), { wasi_snapshot_preview1: stub as Record<string, unknown> });
-    (free.exports["memory"] as { grow(p: number): number }).grow(capPages);
+  });
+
+  void test("wasm limits - a declared maximum below the cap is kept", () => {
+    // A minimal module: an import section with one function import, and one memory of 1..2 pages.
+    const str = (t: string) => [t.length, ...Buffer.from(t)];
+    const types = [0x01, 0x04, 0x01, 0x60, 0x00, 0x00];
+    const imp = [0x01, ...str("wasi_snapshot_preview1"), ...str("sched_yield"), 0x00, 0x00];
+    const bytes = Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, 0x02, imp.length, ...imp, 0x05, 0x04, 0x01, 0x01, 0x01, 0x02]);
+    assert.deepEqual({ min: capMemory(bytes, 64).minPages, max: capMemory(bytes, 64).maxPages }, { min: 1, max: 2 });
   });
 });
 
@@ -146,9 +159,11 @@ void describe("wasm worker pool", () => {
   after(async () => Promise.all(pools.map((p) => p.close())));
 
   async function job(name: string, extra: Partial<PoolJob> = {}): Promise<PoolJob> {
+    const capped = capMemory(fixture(name), 16);
     return {
       key: name,
-      module: await wasm.compile(capMemory(fixture(name), 16)),
+      module: await wasm.compile(capped.bytes),
+      memory: { minPages: capped.minPages, maxPages: capped.maxPages },
       args: [name, "subj"],
       env: [],
       stdin: new Uint8Array(0),
@@ -163,6 +178,7 @@ void describe("wasm worker pool", () => {
     const pool = new WorkerPool({ size: 2, hostCall: async () => ({ status: 0, data: new Uint8Array(0) }) });
     pools.push(pool);
     const loop = await job("loop", { timeoutMs: 400 });
+    await pool.whenReady();
     let ticks = 0;
     const timer = setInterval(() => ticks++, 20);
     const t0 = performance.now();

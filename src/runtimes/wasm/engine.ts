@@ -13,7 +13,7 @@ import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import { HostServices } from "../../hostservices/index.js";
 import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction } from "../../runner/engine.js";
 import { hostCall } from "./hostcalls.js";
-import { capMemory } from "./limits.js";
+import { capMemory, type MemoryLimits } from "./limits.js";
 import { checkImportsAndExports } from "./validate.js";
 import { WorkerPool, type JobOutcome, type PoolOptions } from "./pool.js";
 import type { RunResult } from "./protocol.js";
@@ -32,16 +32,16 @@ export interface WasmEngineOptions {
 let loads = 0;
 
 /** Compiles and checks a module for `spec`; throws NEX_E_BAD_ARTIFACT with the reason when it cannot run. */
-export async function compileFunction(spec: WorkloadSpec, code: Uint8Array): Promise<WasmModule> {
+export async function compileFunction(spec: WorkloadSpec, code: Uint8Array): Promise<{ module: WasmModule; memory: MemoryLimits }> {
   const capped = capMemory(code, spec.memoryLimitMiB);
   let mod: WasmModule;
   try {
-    mod = await wasm.compile(capped);
+    mod = await wasm.compile(capped.bytes);
   } catch (err) {
     throw new NexError("NEX_E_BAD_ARTIFACT", `the module does not compile: ${(err as Error).message}`);
   }
   checkImportsAndExports(mod);
-  return mod;
+  return { module: mod, memory: { minPages: capped.minPages, maxPages: capped.maxPages } };
 }
 
 /** Turns how a run ended into a reply or a coded error. */
@@ -90,10 +90,12 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
   const maxReplyBytes = (): number => opts.maxReplyBytes ?? ctx.nc.info?.max_payload ?? DEFAULT_MAX_REPLY_BYTES;
   return {
     async load(spec: WorkloadSpec, code: Uint8Array): Promise<LoadedFunction> {
-      const mod = await compileFunction(spec, code);
+      const { module: mod, memory } = await compileFunction(spec, code);
       // Workers start with the first function, not with the runner: a runner that never gets wasm costs nothing.
       pool ??= new WorkerPool({ ...opts.pool, hostCall: (req) => hostCall(services(), req) });
       const p = pool;
+      // Bounded: a worker that cannot start shows up as a failed invocation, not as a deploy that hangs.
+      await Promise.race([p.whenReady(1), new Promise((r) => setTimeout(r, 10_000).unref())]);
       const key = `${spec.id}#${++loads}`;
       keys.add(key);
       const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
@@ -104,6 +106,7 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
           const outcome = await p.run({
             key,
             module: mod,
+            memory,
             args: [spec.name, inv.subject],
             env,
             stdin: inv.payload,

@@ -1,10 +1,10 @@
 /**
  * Deploy-time checks on a module's bytes, and the memory cap.
  *
- * A worker's `resourceLimits` does not bound wasm linear memory, so the cap is written into the module itself: the
- * memory section's maximum becomes min(declared maximum, cap). The engine then refuses to grow past it, `memory.grow`
- * returns -1 inside the module, and its allocator fails (Rust aborts, C's malloc returns NULL). Memories we cannot
- * bound this way (imported, shared, 64-bit) are refused.
+ * A worker's `resourceLimits` does not bound wasm linear memory, so the cap is enforced on the memory itself: the
+ * module is rewritten to import its memory, and the host creates that memory with maximum = min(declared, cap).
+ * V8 then refuses to grow past it, `memory.grow` returns -1 inside the module, and its allocator fails (Rust aborts,
+ * C's malloc returns NULL). Memories we cannot bound this way (imported, shared, 64-bit, several) are refused.
  */
 import { NexError } from "../../contract/index.js";
 
@@ -95,34 +95,56 @@ function limits(r: Reader): { flags: number; min: number; max?: number } {
   return max === undefined ? { flags, min } : { flags, min, max };
 }
 
-/** Rewrites the memory section so that no memory may grow past `maxPages`. */
-function cappedMemorySection(r: Reader, end: number, maxPages: number, capMiB: number): number[] {
+/** Reads the memory section: exactly one memory that can be bounded. */
+function readMemory(r: Reader, end: number, maxPages: number, capMiB: number): MemoryLimits {
   const count = r.u32();
-  const body = leb(count);
-  for (let i = 0; i < count; i++) {
-    const l = limits(r);
-    if (l.flags & 0x02) throw bad("the module uses shared memory, which nex does not run");
-    if (l.flags & 0x04) throw bad("the module uses 64-bit memory, which nex does not run");
-    if (l.min > maxPages) {
-      const needMiB = Math.ceil((l.min * WASM_PAGE_BYTES) / 1_048_576);
-      throw bad(`the module starts with ${needMiB} MiB of memory, more than its ${capMiB} MiB limit; deploy with a larger memory limit`);
-    }
-    const max = Math.min(l.max ?? maxPages, maxPages);
-    body.push(0x01, ...leb(l.min), ...leb(max));
+  if (count !== 1) throw bad(`the module defines ${count} memories; nex runs modules with exactly one`);
+  const l = limits(r);
+  if (l.flags & 0x02) throw bad("the module uses shared memory, which nex does not run");
+  if (l.flags & 0x04) throw bad("the module uses 64-bit memory, which nex does not run");
+  if (l.min > maxPages) {
+    const needMiB = Math.ceil((l.min * WASM_PAGE_BYTES) / 1_048_576);
+    throw bad(`the module starts with ${needMiB} MiB of memory, more than its ${capMiB} MiB limit; deploy with a larger memory limit`);
   }
   if (r.pos !== end) throw bad("the module's memory section is malformed");
-  return body;
+  return { minPages: l.min, maxPages: Math.min(l.max ?? maxPages, maxPages) };
+}
+
+/** The bounds of a function's memory, in 64 KiB pages. */
+export interface MemoryLimits {
+  minPages: number;
+  maxPages: number;
+}
+
+/** A module rewritten to import its memory from the host, and the bounds that memory must have. */
+export interface CappedModule extends MemoryLimits {
+  bytes: Uint8Array;
+}
+
+/** Name under which a capped module imports its memory (module `nex`, field `memory`). */
+export const MEMORY_IMPORT = { module: "nex", name: "memory" } as const;
+
+/** The import entry that replaces the module's own memory, with the cap as its maximum. */
+function memoryImportEntry(m: MemoryLimits): number[] {
+  const str = (t: string): number[] => [...leb(t.length), ...Buffer.from(t)];
+  return [...str(MEMORY_IMPORT.module), ...str(MEMORY_IMPORT.name), IMPORT_KIND_MEMORY, 0x01, ...leb(m.minPages), ...leb(m.maxPages)];
 }
 
 /**
- * Returns a copy of `bytes` whose memories cannot grow past `capMiB`.
+ * Rewrites a module so that its memory is imported from the host, with at most `capMiB` of room.
+ *
+ * Moving the memory to an import does two things: the host creates it with a maximum the module cannot exceed
+ * (instantiation fails if a larger maximum is offered), and a worker can reuse one zeroed memory per function
+ * instead of allocating a fresh one per call, which is what kept V8 running full GCs under load.
+ * Memory index 0 stays index 0 (imported memories come first), so the code and the `memory` export are unchanged.
  * Throws NEX_E_BAD_ARTIFACT for bytes that are not wasm or hold a memory that cannot be bounded.
  */
-export function capMemory(bytes: Uint8Array, capMiB: number): Uint8Array {
+export function capMemory(bytes: Uint8Array, capMiB: number): CappedModule {
   if (!looksLikeWasm(bytes)) throw bad("the artifact is not a WebAssembly module (no \\0asm header)");
-  const maxPages = Math.floor((capMiB * 1_048_576) / WASM_PAGE_BYTES);
+  const capPages = Math.floor((capMiB * 1_048_576) / WASM_PAGE_BYTES);
+  const sections: { id: number; start: number; bodyStart: number; end: number }[] = [];
   const r = new Reader(bytes, 8);
-  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  let mem: MemoryLimits | undefined;
   while (r.pos < bytes.length) {
     const start = r.pos;
     const id = r.u8();
@@ -131,13 +153,24 @@ export function capMemory(bytes: Uint8Array, capMiB: number): Uint8Array {
     const end = bodyStart + size;
     if (end > bytes.length) throw bad("the module is truncated");
     if (id === SECTION_IMPORT) checkImports(new Reader(bytes, bodyStart), end);
-    if (id === SECTION_MEMORY) {
-      const body = cappedMemorySection(new Reader(bytes, bodyStart), end, maxPages, capMiB);
-      parts.push(Uint8Array.from([id, ...leb(body.length), ...body]));
-    } else {
-      parts.push(bytes.subarray(start, end));
-    }
+    if (id === SECTION_MEMORY) mem = readMemory(new Reader(bytes, bodyStart), end, capPages, capMiB);
+    sections.push({ id, start, bodyStart, end });
     r.pos = end;
   }
-  return Buffer.concat(parts);
+  const imports = sections.find((x) => x.id === SECTION_IMPORT);
+  if (!mem) throw bad("the module defines no memory");
+  if (!imports) throw bad("the module imports nothing, so it is not a WASI program");
+  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  for (const sec of sections) {
+    if (sec.id === SECTION_MEMORY) continue;
+    if (sec.id !== SECTION_IMPORT) {
+      parts.push(bytes.subarray(sec.start, sec.end));
+      continue;
+    }
+    const ir = new Reader(bytes, sec.bodyStart);
+    const count = ir.u32();
+    const body = [...leb(count + 1), ...bytes.subarray(ir.pos, sec.end), ...memoryImportEntry(mem)];
+    parts.push(Uint8Array.from([SECTION_IMPORT, ...leb(body.length), ...body]));
+  }
+  return { bytes: Buffer.concat(parts), ...mem };
 }

@@ -8,6 +8,7 @@ import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import type { WasmModule } from "./wasm-api.js";
+import type { MemoryLimits } from "./limits.js";
 import type { FromWorker, HostReply, HostRequest, RunRequest, RunResult, ToWorker, WorkerInit } from "./protocol.js";
 
 /** How an invocation ended, from the pool's side. */
@@ -17,6 +18,7 @@ export type JobOutcome = { kind: "done"; result: RunResult } | { kind: "timeout"
 export interface PoolJob {
   key: string;
   module: WasmModule;
+  memory: MemoryLimits;
   args: string[];
   env: string[];
   stdin: Uint8Array;
@@ -86,6 +88,7 @@ export class WorkerPool {
   private seq = 0;
   private startFailures = 0;
   private closed = false;
+  private readyWaiters: { n: number; resolve(): void }[] = [];
 
   constructor(private readonly opts: PoolOptions) {
     this.size = Math.max(1, opts.size ?? defaultPoolSize());
@@ -102,6 +105,18 @@ export class WorkerPool {
     });
   }
 
+  /** Resolves once `n` workers (default: all) have started; what a deploy waits for, so its first call is not slow. */
+  whenReady(n = this.size): Promise<void> {
+    if (this.readyCount() >= n || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push({ n, resolve }));
+  }
+
+  private readyCount(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.ready) n++;
+    return n;
+  }
+
   /** Forgets a module in every worker. */
   drop(key: string): void {
     for (const s of this.slots) {
@@ -112,6 +127,7 @@ export class WorkerPool {
   /** Terminates every worker; queued invocations end as crashed. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.readyWaiters.splice(0)) w.resolve();
     for (const q of this.queue.splice(0)) q.resolve({ kind: "crashed", reason: "the wasm engine is closing", oom: false });
     await Promise.allSettled([...this.slots].map((s) => this.retire(s, { kind: "crashed", reason: "the wasm engine is closing", oom: false })));
   }
@@ -152,6 +168,7 @@ export class WorkerPool {
       case "ready":
         slot.ready = true;
         this.startFailures = 0;
+        this.readyWaiters = this.readyWaiters.filter((w) => (w.n <= this.readyCount() ? (w.resolve(), false) : true));
         this.pump();
         return;
       case "stderr":
@@ -233,6 +250,7 @@ export class WorkerPool {
       env: job.env,
       stdin: own(job.stdin),
       maxOutputBytes: job.maxOutputBytes,
+      memory: job.memory,
       ...(first ? { module: job.module } : {}),
     };
     slot.worker.postMessage(msg satisfies ToWorker);

@@ -2,6 +2,7 @@
 import type { MessagePort } from "node:worker_threads";
 import type { HostReply, HostRequest } from "./abi.js";
 import type { WasmModule } from "./wasm-api.js";
+import type { MemoryLimits } from "./limits.js";
 
 /** What a worker receives once, at start (workerData). */
 export interface WorkerInit {
@@ -17,6 +18,8 @@ export interface RunRequest {
   seq: number;
   key: string;
   module?: WasmModule;
+  /** Bounds of the memory the worker creates for the module (it imports it). */
+  memory: MemoryLimits;
   args: string[];
   env: string[];
   stdin: Uint8Array;

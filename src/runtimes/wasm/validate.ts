@@ -3,6 +3,7 @@ import { WASI } from "@bjorn3/browser_wasi_shim";
 import { NexError } from "../../contract/index.js";
 import { NEX_MODULE } from "./abi.js";
 import { nexImports } from "./imports.js";
+import { MEMORY_IMPORT } from "./limits.js";
 import { wasm, type WasmModule } from "./wasm-api.js";
 
 const WASI_MODULE = "wasi_snapshot_preview1";
@@ -29,7 +30,9 @@ export function checkImportsAndExports(mod: WasmModule): void {
     throw bad("the module is not a WASI command: it exports no _start function (build a program with a main, not a library)");
   }
   if (!exports.some((e) => e.name === "memory" && e.kind === "memory")) throw bad("the module exports no memory");
-  const unknown = imports.filter((i) => i.kind !== "function" || !OFFERED[i.module]?.has(i.name));
+  const isHostMemory = (i: { module: string; name: string; kind: string }): boolean =>
+    i.kind === "memory" && i.module === MEMORY_IMPORT.module && i.name === MEMORY_IMPORT.name;
+  const unknown = imports.filter((i) => !isHostMemory(i) && (i.kind !== "function" || !OFFERED[i.module]?.has(i.name)));
   if (unknown.length > 0) {
     const list = unknown.slice(0, 5).map((i) => `${i.module}.${i.name}`).join(", ");
     throw bad(`the module imports what nex does not provide: ${list}${unknown.length > 5 ? ", ..." : ""}`);

@@ -32,7 +32,7 @@ interface WasmApi {
   compile(bytes: Uint8Array): Promise<WasmModule>;
   Module: { imports(m: WasmModule): WasmDescriptor[]; exports(m: WasmModule): Omit<WasmDescriptor, "module">[] };
   Instance: new (m: WasmModule, imports: WasmImports) => WasmInstance;
-  Memory: new (d: { initial: number; maximum?: number }) => WasmMemory;
+  Memory: new (d: { initial: number; maximum?: number }) => WasmMemory & { grow(pages: number): number };
   RuntimeError: new (message?: string) => Error;
 }
 

@@ -7,7 +7,8 @@ import { parentPort, receiveMessageOnPort, workerData } from "node:worker_thread
 import { ConsoleStdout, File, OpenFile, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
 import { NEX_MODULE, type HostReply, type HostRequest } from "./abi.js";
 import { nexImports } from "./imports.js";
-import { wasm, type WasmInstance, type WasmMemory, type WasmModule } from "./wasm-api.js";
+import { MEMORY_IMPORT } from "./limits.js";
+import { wasm, type WasmMemory, type WasmModule } from "./wasm-api.js";
 import type { FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from "./protocol.js";
 
 /** Longest stderr tail kept for error messages. */
@@ -20,6 +21,13 @@ const signal = new Int32Array(init.signal);
 const port = parentPort;
 if (!port) throw new Error("the wasm worker must run in a worker thread");
 const modules = new Map<string, WasmModule>();
+/**
+ * One spare memory per function, zeroed before reuse: a fresh wasm memory per call made V8 run a full GC every few
+ * dozen calls (external memory pressure), which was the whole p99. A memory that grew large is dropped instead,
+ * so zeroing stays cheap and a one-off big call does not pin its memory.
+ */
+const spareMemories = new Map<string, WasmMemory>();
+const REUSE_MAX_BYTES = 8 * 1_048_576;
 const enc = new TextEncoder();
 
 function send(m: FromWorker): void {
@@ -86,6 +94,17 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A zeroed memory for one call: the spare one if there is one, else a new one with the function's bounds. */
+function takeMemory(req: RunRequest): WasmMemory {
+  const spare = spareMemories.get(req.key);
+  spareMemories.delete(req.key);
+  if (spare) {
+    new Uint8Array(spare.buffer).fill(0);
+    return spare;
+  }
+  return new wasm.Memory({ initial: req.memory.minPages, maximum: req.memory.maxPages });
+}
+
 function run(req: RunRequest): RunResult {
   if (req.module) modules.set(req.key, req.module);
   const mod = modules.get(req.key);
@@ -99,14 +118,14 @@ function run(req: RunRequest): RunResult {
   const err = stderrSink(req.seq);
   const wasi = new WASI(req.args, req.env, [new OpenFile(new File(req.stdin, { readonly: true })), out, err.fd], { debug: false });
   utf8ArgSizes(wasi, req.args);
-  let instance: WasmInstance | undefined;
-  const memory = (): WasmMemory => instance?.exports["memory"] as WasmMemory;
+  const mem = takeMemory(req);
+  const memory = (): WasmMemory => mem;
   const result: RunResult = { t: "done", seq: req.seq, stdout: new Uint8Array(0), stderrTail: "", memoryBytes: 0 };
   try {
     if (!mod) throw new Error(`module ${req.key} is not loaded in this worker`);
-    instance = new wasm.Instance(mod, {
+    const instance = new wasm.Instance(mod, {
       wasi_snapshot_preview1: wasi.wasiImport,
-      [NEX_MODULE]: nexImports(memory, (hr) => hostCall(req.seq, hr)),
+      [NEX_MODULE]: { ...nexImports(memory, (hr) => hostCall(req.seq, hr)), [MEMORY_IMPORT.name]: mem },
     });
     result.exitCode = wasi.start(instance as Parameters<WASI["start"]>[0]);
   } catch (e) {
@@ -114,7 +133,8 @@ function run(req: RunRequest): RunResult {
     else if (e instanceof OutputTooLarge) result.outputTooLarge = true;
     else result.trap = e instanceof Error ? `${e.name === "RuntimeError" ? "trap" : e.name}: ${e.message}` : String(e);
   }
-  result.memoryBytes = instance ? memory().buffer.byteLength : 0;
+  result.memoryBytes = mem.buffer.byteLength;
+  if (result.memoryBytes <= REUSE_MAX_BYTES && modules.has(req.key)) spareMemories.set(req.key, mem);
   result.stderrTail = err.tail();
   result.stdout = concat(stdout);
   return result;
@@ -123,6 +143,7 @@ function run(req: RunRequest): RunResult {
 port.on("message", (m: ToWorker) => {
   if (m.t === "drop") {
     modules.delete(m.key);
+    spareMemories.delete(m.key);
     return;
   }
   const r = run(m);

@@ -13,6 +13,8 @@ export const EventType = {
   WorkloadExited: "workload_exited",
   WorkloadRestarting: "workload_restarting",
   FunctionFailed: "function_failed",
+  NodeLost: "node_lost",
+  WorkloadMoved: "workload_moved",
 } as const;
 /** One event type. */
 export type EventType = (typeof EventType)[keyof typeof EventType];

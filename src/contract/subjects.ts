@@ -41,6 +41,9 @@ export const ARTIFACT_BUCKET = "NEX_ARTIFACTS";
 /** KV bucket holding every node's desired state (one key per node and workload). */
 export const STATE_BUCKET = "NEX_STATE";
 
+/** Stream that decides who moves a lost node's workload: the first non-duplicate claim wins. */
+export const CLAIM_STREAM = "NEX_CLAIMS";
+
 /** Stream that keeps recent logs and events, so `nex logs` and `nex events` can show history. */
 export const FEED_STREAM = "NEX_FEED";
 
@@ -89,6 +92,16 @@ export const subjects = {
   /** A filter for events of one namespace (or `"*"` for all). */
   eventsFilter(ns: string): string {
     return `${NEX_ROOT}.FEED.${ns === "*" ? "*" : token("namespace", ns)}.events.*`;
+  },
+
+  /** A claim on moving one workload (published to the claim stream with a dedupe id). */
+  claim(workloadId: string): string {
+    return `${NEX_ROOT}.CLAIM.${token("workload id", workloadId)}`;
+  },
+
+  /** The subjects the claim stream captures. */
+  claimStreamSubjects(): string[] {
+    return [`${NEX_ROOT}.CLAIM.>`];
   },
 
   /** The subjects the feed stream captures. */

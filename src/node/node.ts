@@ -38,6 +38,7 @@ import { FunctionRuntime } from "../runner/function-runtime.js";
 import { ArtifactStore } from "./artifacts.js";
 import { DECLINE, startControlService, type ControlHandlers } from "./control.js";
 import { EventPublisher, ensureFeedStream } from "./events.js";
+import { Failover, ensureClaimStream, relocate } from "./failover.js";
 import { loadIdentity, type NodeIdentity } from "./identity.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
 import { StateStore } from "./state.js";
@@ -52,6 +53,7 @@ export class NexNode {
   private heartbeat: NodeJS.Timeout | undefined;
   private lameduckTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  private failover: Failover | undefined;
   private readonly stoppedHooks: (() => void)[] = [];
 
   private constructor(
@@ -79,6 +81,7 @@ export class NexNode {
       let state: StateStore | undefined;
       try {
         await ensureFeedStream(nc);
+        await ensureClaimStream(nc);
         state = await StateStore.open(nc, identity.id);
       } catch (err) {
         log(`warning: JetStream is unavailable (${(err as Error).message}); running without persistent state or log history`);
@@ -119,9 +122,22 @@ export class NexNode {
     if (state) await this.restore(state, log);
     this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());
     this.state = "running";
-    this.emit(SYSTEM_NAMESPACE, "node_started", this.id, { ...this.summary() });
-    this.heartbeat = setInterval(() => this.emit(SYSTEM_NAMESPACE, "node_heartbeat", this.id, { ...this.summary() }), this.opts.heartbeatIntervalMs);
+    const beat = (): Record<string, unknown> => ({ ...this.summary(), heartbeatIntervalMs: this.opts.heartbeatIntervalMs });
+    this.emit(SYSTEM_NAMESPACE, "node_started", this.id, beat());
+    this.heartbeat = setInterval(() => this.emit(SYSTEM_NAMESPACE, "node_heartbeat", this.id, beat()), this.opts.heartbeatIntervalMs);
     this.heartbeat.unref();
+    if (state) {
+      this.failover = new Failover({
+        nc: this.nc,
+        nodeId: this.id,
+        state,
+        events: this.events,
+        heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+        isRunning: () => this.state === "running",
+        log,
+      });
+      this.failover.start();
+    }
   }
 
   /** Brings back every workload recorded for this node. */
@@ -235,7 +251,21 @@ export class NexNode {
     this.state = "lameduck";
     this.tags["nex.lameduck"] = "true";
     this.emit(SYSTEM_NAMESPACE, "node_lameduck", this.id, { delayMs });
-    this.lameduckTimer = setTimeout(() => void this.stop(), delayMs);
+    this.lameduckTimer = setTimeout(() => void this.drain().finally(() => this.stop()), delayMs);
+  }
+
+  /** Moves every workload to another node where one can take it; what can't move stays in desired state. */
+  private async drain(): Promise<void> {
+    for (const spec of this.workloads.specs()) {
+      try {
+        const r = await relocate(this.nc, spec);
+        await this.workloads.stop(spec.namespace, { id: spec.id });
+        this.emit(spec.namespace, "workload_moved", r.id, { name: spec.name, type: spec.type, from: this.id, to: r.nodeId, previousId: spec.id });
+      } catch (err) {
+        const e = NexError.from(err);
+        this.emit(spec.namespace, "workload_failed", spec.id, { name: spec.name, code: e.code, message: `could not move off lame duck node: ${e.message}` });
+      }
+    }
   }
 
   /** Resolves when the node has stopped (by `stop()` or after lame duck). */
@@ -253,6 +283,7 @@ export class NexNode {
     this.state = "stopping";
     clearInterval(this.heartbeat);
     clearTimeout(this.lameduckTimer);
+    this.failover?.stop();
     await this.service?.stop().catch(() => undefined);
     await this.workloads.stopAll(true);
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.close()));

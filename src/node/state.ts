@@ -27,25 +27,30 @@ export class StateStore {
     await this.kv.put(subjects.stateKey(this.nodeId, spec.id), JSON.stringify(spec));
   }
 
-  /** Forgets a workload. */
-  async remove(workloadId: string): Promise<void> {
-    await this.kv.purge(subjects.stateKey(this.nodeId, workloadId));
+  /** Forgets a workload (of this node, or of another node whose workloads were moved). */
+  async remove(workloadId: string, nodeId = this.nodeId): Promise<void> {
+    await this.kv.purge(subjects.stateKey(nodeId, workloadId));
   }
 
   /** Every workload this node should be running. Entries that no longer parse are skipped and reported. */
   async load(onBad: (key: string, err: Error) => void): Promise<WorkloadSpec[]> {
-    const out: WorkloadSpec[] = [];
+    return (await this.entries(this.nodeId, onBad)).map((e) => e.spec);
+  }
+
+  /** A node's desired workloads with their KV revisions (used to claim a dead node's workloads). */
+  async entries(nodeId: string, onBad: (key: string, err: Error) => void = () => undefined): Promise<{ spec: WorkloadSpec; revision: number }[]> {
+    const out: { spec: WorkloadSpec; revision: number }[] = [];
     const keys: string[] = [];
-    for await (const k of await this.kv.keys(subjects.stateKeyFilter(this.nodeId))) keys.push(k);
+    for await (const k of await this.kv.keys(subjects.stateKeyFilter(nodeId))) keys.push(k);
     for (const k of keys) {
       const e = await this.kv.get(k);
       if (!e || e.operation !== "PUT") continue;
       try {
-        out.push(e.json<WorkloadSpec>());
+        out.push({ spec: e.json<WorkloadSpec>(), revision: e.revision });
       } catch (err) {
         onBad(k, err as Error);
       }
     }
-    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return out.sort((a, b) => a.spec.createdAt.localeCompare(b.spec.createdAt));
   }
 }

@@ -127,6 +127,11 @@ export class WorkloadManager {
     await Promise.allSettled([...this.entries.values()].map((e) => this.stopEntry(e, "node stopping", keepState)));
   }
 
+  /** The specs of every running workload. */
+  specs(): WorkloadSpec[] {
+    return [...this.entries.values()].map((e) => e.spec);
+  }
+
   private findByName(ns: string, name: string): Entry | undefined {
     for (const e of this.entries.values()) if (e.spec.namespace === ns && e.spec.name === name) return e;
     return undefined;

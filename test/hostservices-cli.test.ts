@@ -23,9 +23,8 @@ void describe("hostservices", () => {
     assert.equal((await env.cli(["kv", "put", "cli_kv", "plain", "hello"])).code, 0);
     assert.equal((await env.cli(["kv", "put", "cli_kv", "piped"], { input: "from stdin" })).code, 0);
     assert.equal(new TextDecoder().decode((await hs.kvGet("cli_kv", "jokes"))!), readFileSync(file, "utf8"));
-    const got = await env.cli(["kv", "get", "cli_kv", "plain"]);
-    assert.equal(got.stdout, "hello");
-    assert.equal((await env.cli(["kv", "get", "cli_kv", "piped"])).stdout, "from stdin");
+    assert.equal((await env.cli(["kv", "get", "cli_kv", "plain"])).stdout, "hello\n");
+    assert.equal((await env.cli(["kv", "get", "cli_kv", "piped", "--raw"])).stdout, "from stdin");
     assert.deepEqual((await env.cli(["kv", "ls", "cli_kv"])).stdout.trim().split("\n"), ["jokes", "piped", "plain"]);
     assert.equal((await env.cli(["kv", "del", "cli_kv", "plain"])).code, 0);
     const missing = await env.cli(["kv", "get", "cli_kv", "plain"]);
@@ -44,7 +43,7 @@ void describe("hostservices", () => {
     assert.equal((await env.cli(["obj", "put", "cli_obj", "piped.txt"], { input: "piped" })).code, 0);
     const ls = await env.cli(["--json", "obj", "ls", "cli_obj"]);
     assert.deepEqual((JSON.parse(ls.stdout) as { name: string }[]).map((o) => o.name).sort(), ["piped.txt", "r1.json", "reading.json"]);
-    assert.equal((await env.cli(["obj", "get", "cli_obj", "r1.json"])).stdout, '{"t":21}');
+    assert.equal((await env.cli(["obj", "get", "--raw", "cli_obj", "r1.json"])).stdout, '{"t":21}');
     const out = join(env.dir, "out.txt");
     assert.equal((await env.cli(["obj", "get", "cli_obj", "piped.txt", out])).code, 0);
     assert.equal(readFileSync(out, "utf8"), "piped");

@@ -29,10 +29,10 @@ export function valueOf(arg: string | undefined, what: string): Uint8Array {
   return new Uint8Array(readFileSync(0));
 }
 
-/** Writes bytes to stdout, with a newline when a person is reading. */
+/** Writes bytes to stdout followed by a newline, as `nex req` does; `--raw` writes the bytes alone. */
 export function writeOut(data: Uint8Array, raw?: boolean): void {
   process.stdout.write(data);
-  if (!raw && process.stdout.isTTY) process.stdout.write("\n");
+  if (!raw) process.stdout.write("\n");
 }
 
 function put(): Command {
@@ -55,7 +55,7 @@ function get(): Command {
   return new Command("get")
     .argument("<bucket>", "KV bucket")
     .argument("<key>", "key")
-    .option("--raw", "never add a trailing newline")
+    .option("--raw", "print only the value, without a trailing newline")
     .description("print a key's value")
     .action(
       action(async (bucket: string, key: string, f: { raw?: boolean }, cmd: Command) => {

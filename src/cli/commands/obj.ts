@@ -39,7 +39,7 @@ function get(): Command {
     .argument("<bucket>", "object store bucket")
     .argument("<name>", "object name")
     .argument("[file]", "write to this file instead of standard output")
-    .option("--raw", "never add a trailing newline")
+    .option("--raw", "print only the object's bytes, without a trailing newline")
     .description("fetch an object")
     .action(
       action(async (bucket: string, name: string, file: string | undefined, f: { raw?: boolean }, cmd: Command) => {

@@ -1,0 +1,124 @@
+/** The run's targets, and its rendering as a text table (stdout) and Markdown (latest.md). */
+import type { BenchResults, TargetCheck } from "./results.js";
+import { fmtMiB, fmtMs, fmtRatio, fmtUs, mdTable, round, textTable } from "./stats.js";
+
+const GiB = 1024 ** 3;
+
+/** Checks every goal of the benchmark against a run. */
+export function checkTargets(r: Omit<BenchResults, "targets">): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const lat = (key: string, goal: string, max: number): void => {
+    const row = r.latency.find((x) => x.key === key);
+    if (!row) return;
+    if ("na" in row || row.ratioP50 === undefined) out.push({ goal, measured: "na" in row ? `n/a (${row.na})` : "n/a (no raw row)", ok: undefined });
+    else out.push({ goal, measured: `${fmtRatio(row.ratioP50)} (${fmtUs(row.p50Us)})`, ok: row.ratioP50 <= max });
+  };
+  lat("js", "JS echo p50 ≤ 1.5× raw", 1.5);
+  lat("wasm", "WASM echo p50 ≤ 2× raw", 2);
+  lat("go", "Go service p50 ≤ 1.1× raw", 1.1);
+  const tp = r.throughput.find((x) => x.key === "js");
+  if (tp) {
+    const goal = "JS echo throughput ≥ 60% of raw";
+    if ("na" in tp || tp.ratio === undefined) out.push({ goal, measured: "na" in tp ? `n/a (${tp.na})` : "n/a (no raw row)", ok: undefined });
+    else out.push({ goal, measured: `${Math.round(tp.ratio * 100)}% (${Math.round(tp.rps)} req/s)`, ok: tp.ratio >= 0.6 });
+  }
+  for (const [key, label, max] of [["js", "JS", 15], ["wasm", "WASM", 15], ["native", "native", 100]] as const) {
+    const row = r.coldStart.find((x) => x.key === key);
+    if (!row) continue;
+    const goal = `cold start ${label} p50 ≤ ${max} ms (deploy request → first reply)`;
+    if ("na" in row) out.push({ goal, measured: `n/a (${row.na})`, ok: undefined });
+    else out.push({ goal, measured: `${fmtMs(row.p50Ms)} (node share ${fmtMs(row.nodeP50Ms)})`, ok: row.p50Ms <= max });
+  }
+  const d = r.density;
+  if (d) {
+    const goal = "1,000 JS functions < 1 GiB RSS (node + runners)";
+    if ("na" in d) out.push({ goal, measured: `n/a (${d.na})`, ok: undefined });
+    else if (d.functions >= 1_000) out.push({ goal, measured: fmtMiB(d.rssAfterBytes), ok: d.rssAfterBytes < GiB && d.missing === 0 && d.duplicates === 0 });
+    else {
+      const projected = d.rssBeforeBytes + d.rssPerFunctionBytes * 1_000;
+      out.push({ goal, measured: `${fmtMiB(projected)} projected from ${d.functions} functions`, ok: projected < GiB && d.missing === 0 && d.duplicates === 0 });
+    }
+  }
+  return out;
+}
+
+type Table = { title: string; head: string[]; rows: string[][]; note?: string };
+
+function na(s: string): string {
+  return `n/a (${s.length > 120 ? `${s.slice(0, 117)}…` : s})`;
+}
+
+/** The run as tables (shared by the text and Markdown renderings). */
+function tables(r: BenchResults): Table[] {
+  const out: Table[] = [];
+  out.push({
+    title: `1. Invocation latency (${r.config["latencyRequests"]} sequential requests after ${r.config["warmupRequests"]} warm-up)`,
+    head: ["workload", "p50", "p99", "p50 / raw", "errors"],
+    rows: r.latency.map((x) => ("na" in x ? [x.name, na(x.na), "", "", ""] : [x.name, fmtUs(x.p50Us), fmtUs(x.p99Us), fmtRatio(x.ratioP50), String(x.errors)])),
+  });
+  out.push({
+    title: `2. Throughput (${r.config["requesters"]} concurrent requesters, ${r.config["throughputSeconds"]} s)`,
+    head: ["workload", "req/s", "of raw", "errors"],
+    rows: r.throughput.map((x) => ("na" in x ? [x.name, na(x.na), "", ""] : [x.name, String(Math.round(x.rps)), x.ratio === undefined ? "-" : `${Math.round(x.ratio * 100)}%`, String(x.errors)])),
+  });
+  out.push({
+    title: `3. Cold start (deploy request → first good reply, ${r.config["coldStarts"]} deploys each; CLI: ${r.config["cliRuns"]} runs)`,
+    head: ["workload", "p50", "p99", "node share p50", "node share p99", "CLI devrun + req p50", "CLI p99"],
+    rows: r.coldStart.map((x) => {
+      const cli = r.cli.find((c) => c.key === x.key);
+      const c = !cli ? ["-", "-"] : "na" in cli ? [na(cli.na), ""] : [fmtMs(cli.p50Ms), fmtMs(cli.p99Ms)];
+      return "na" in x ? [x.name, na(x.na), "", "", "", ...c] : [x.name, fmtMs(x.p50Ms), fmtMs(x.p99Ms), fmtMs(x.nodeP50Ms), fmtMs(x.nodeP99Ms), ...c];
+    }),
+    note: r.cli.find((c) => !("na" in c)) ? `The CLI ran from ${(r.cli.find((c) => !("na" in c)) as { runsFrom: string }).runsFrom}; its time includes two Node process starts, the auction and the replace check.` : undefined,
+  });
+  const d = r.density;
+  if (d) {
+    out.push({
+      title: "4. Density (JS functions on one node, each on its own subject)",
+      head: ["measure", "value"],
+      rows:
+        "na" in d
+          ? [["density", na(d.na)]]
+          : [
+              ["functions", String(d.functions)],
+              ["deploy time (sequential)", `${round(d.deploySeconds, 1)} s (p50 ${fmtMs(d.deployP50Ms)}, p99 ${fmtMs(d.deployP99Ms)} per deploy)`],
+              ["RSS node + runners, before", fmtMiB(d.rssBeforeBytes)],
+              ["RSS node + runners, after", `${fmtMiB(d.rssAfterBytes)} (${d.processes} processes)`],
+              ["RSS per function", `${round(d.rssPerFunctionBytes / 1024, 0)} KiB`],
+              ["answered exactly once", `${d.answeredOnce} / ${d.functions} (missing ${d.missing}, duplicated ${d.duplicates})`],
+            ],
+    });
+  }
+  if (r.design.length > 0) {
+    out.push({
+      title: "5. Design choices: the JS echo built per call or once",
+      head: ["way", "p50", "p99", "p50 / raw", "req/s"],
+      rows: r.design.map((x) => ("na" in x ? [x.name, na(x.na), "", "", ""] : [x.name, fmtUs(x.p50Us), fmtUs(x.p99Us), fmtRatio(x.ratioP50), Number.isFinite(x.rps) ? String(Math.round(x.rps)) : "-"])),
+    });
+  }
+  out.push({
+    title: "Targets",
+    head: ["goal", "measured", ""],
+    rows: r.targets.map((t) => [t.goal, t.measured, t.ok === undefined ? "-" : t.ok ? "✓" : "✗"]),
+  });
+  return out;
+}
+
+function machineLine(r: BenchResults): string {
+  const m = r.machine;
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}; nats-server ${m.natsServer}; ${r.date}${r.quick ? " (--quick)" : ""}`;
+}
+
+/** The run as plain text for the terminal. */
+export function renderText(r: BenchResults): string {
+  const parts = [`nex-ts benchmark: ${machineLine(r)}`];
+  for (const t of tables(r)) parts.push(`${t.title}\n${textTable(t.head, t.rows)}${t.note ? `\n${t.note}` : ""}`);
+  return `${parts.join("\n\n")}\n`;
+}
+
+/** The run as Markdown (latest.md, and the docs page). */
+export function renderMarkdown(r: BenchResults): string {
+  const parts = [`Measured on ${machineLine(r)}.`];
+  for (const t of tables(r)) parts.push(`**${t.title}**\n\n${mdTable(t.head, t.rows)}${t.note ? `\n\n${t.note}` : ""}`);
+  return `${parts.join("\n\n")}\n`;
+}

@@ -1,9 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { WorkloadSpec } from "../src/contract/index.js";
+import type { NexError, WorkloadSpec } from "../src/contract/index.js";
 import type { FunctionEngine, LoadedFunction } from "../src/runner/engine.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
-import { TestEnv } from "../src/testkit/index.js";
+import { TestEnv, check } from "../src/testkit/index.js";
 
 const URL_CASES: [string, string?][] = [
   ["HTTP://ExAmple.COM:80/a/./b/../c?x=1#frag"],
@@ -183,6 +183,29 @@ void describe("v8 runtime", () => {
       return { v: new TextDecoder().decode(v), keys };
     }`);
     assert.deepEqual(await call(fn), { v: "v1", keys: [["k"], null] });
+  });
+
+  void test("v8 runtime - an invocation taken down by another's timeout is reported as a timeout", async () => {
+    const nc = await env.nc();
+    let started = false;
+    nc.subscribe("rt.started", { callback: () => void (started = true) });
+    await nc.flush();
+    const fn = await load("sharer", `(s, p) => {
+      if (p.length === 0) return "quick";
+      messaging.publish("rt.started", "");
+      while (true) kv("rt_loop").get("k");
+    }`, 400);
+    const looping = fn.invoke({ subject: "t", payload: new Uint8Array([1]) });
+    looping.catch(() => undefined);
+    await check(() => started);
+    const queued = fn.invoke({ subject: "t", payload: new Uint8Array() });
+    await assert.rejects(looping, (e: NexError) => e.code === "NEX_E_FUNCTION_TIMEOUT");
+    await assert.rejects(queued, (e: NexError) => {
+      assert.equal(e.code, "NEX_E_FUNCTION_TIMEOUT");
+      assert.match(e.message, /another invocation ran past its 400 ms timeout/);
+      return true;
+    });
+    assert.equal(new TextDecoder().decode((await fn.invoke({ subject: "t", payload: new Uint8Array() })).body), "quick");
   });
 
   void test("v8 runtime - an ES module's default export is the function", async () => {

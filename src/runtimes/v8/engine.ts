@@ -18,6 +18,8 @@ interface Live {
   context: ivm.Context;
   invoke: ivm.Reference<(s: string, p: Uint8Array, m: unknown) => Promise<unknown>>;
   installed: InstalledBindings;
+  /** Set when a timeout threw this isolate away, so invocations it took down with it are not reported as memory kills. */
+  timedOut?: boolean;
 }
 
 class V8Function implements LoadedFunction {
@@ -115,10 +117,17 @@ class V8Function implements LoadedFunction {
   /** Maps an isolate failure to a coded error, and throws away an isolate that can't be trusted any more. */
   private classify(live: Live, err: unknown): NexError {
     if (err instanceof NexError) {
-      if (err.code === "NEX_E_FUNCTION_TIMEOUT") this.kill(live);
+      if (err.code === "NEX_E_FUNCTION_TIMEOUT") {
+        live.timedOut = true;
+        this.kill(live);
+      }
       return err;
     }
     const msg = err instanceof Error ? err.message : String(err);
+    if (this.disposed) return new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
+    if (live.timedOut) {
+      return new NexError("NEX_E_FUNCTION_TIMEOUT", `function ${this.spec.name} was stopped: another invocation ran past its ${this.spec.timeoutMs} ms timeout`);
+    }
     if (live.isolate.isDisposed || /memory limit/i.test(msg)) {
       this.kill(live);
       return new NexError("NEX_E_FUNCTION_MEMORY", `function ${this.spec.name} exceeded its ${this.spec.memoryLimitMiB} MiB memory limit and was stopped`);

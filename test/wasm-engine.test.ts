@@ -1,6 +1,8 @@
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { NexError, type WorkloadSpec } from "../src/contract/index.js";
@@ -60,10 +62,12 @@ async function failure(fn: LoadedFunction, subject = "s", payload = ""): Promise
 void describe("wasm engine (no node)", () => {
   const logs: string[] = [];
   let eng: FunctionEngine;
-  after(async () => eng?.close());
+  before(async () => {
+    eng = await engine(logs);
+  });
+  after(async () => eng.close());
 
   void test("wasm engine - echo returns exact bytes, including a full 1 MiB payload", async () => {
-    eng = await engine(logs);
     const fn = await eng.load(spec("echo"), ECHO);
     const r = await fn.invoke({ subject: "echowasm", payload: enc.encode("hello nex!") });
     assert.equal(Buffer.from(r.body).toString(), "hello nex!echowasm");
@@ -105,6 +109,13 @@ void describe("wasm engine (no node)", () => {
     }
   });
 
+  void test("wasm engine - every call starts from clean memory, even on a reused worker", async () => {
+    const fn = await eng.load(spec("counter"), fixture("counter"));
+    for (let i = 0; i < 6; i++) {
+      assert.equal(Buffer.from((await fn.invoke({ subject: "c", payload: new Uint8Array(0) })).body).toString(), "1 1", `call ${i + 1}`);
+    }
+  });
+
   void test("wasm engine - a stopped function refuses new invocations", async () => {
     const fn = await eng.load(spec("gone"), ECHO);
     fn.dispose();
@@ -120,6 +131,29 @@ void describe("wasm engine (no node)", () => {
     ];
     for (const [bytes, why] of cases) {
       await assert.rejects(eng.load(spec("bad"), bytes), (e: unknown) => e instanceof NexError && e.code === "NEX_E_BAD_ARTIFACT" && why.test(e.message));
+    }
+  });
+});
+
+const RUSTC = "/usr/bin/rustc";
+const hasToolchains = existsSync(RUSTC) && existsSync("/usr/include/wasm32-wasi/stdio.h");
+
+void describe("wasm examples rebuilt from source", () => {
+  void test("wasm build - the Rust echo and a C fixture rebuilt with Debian's toolchains behave like the committed ones", { skip: !hasToolchains && "no wasm toolchain" }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nex-wasm-build-"));
+    const eng = await engine();
+    try {
+      const rs = join(dir, "echo.wasm");
+      execFileSync(RUSTC, ["--target", "wasm32-wasi", "-O", "-C", "lto=yes", "-C", "strip=symbols", "-C", "panic=abort", join(REPO_ROOT, "examples/wasm/echo/src/main.rs"), "-o", rs]);
+      const c = join(dir, "info.wasm");
+      execFileSync("clang", ["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-s", join(FIXTURES, "info.c"), "-o", c]);
+      const echo = await eng.load(spec("rebuilt"), readFileSync(rs));
+      assert.equal(Buffer.from((await echo.invoke({ subject: "echowasm", payload: enc.encode("hello nex!") })).body).toString(), "hello nex!echowasm");
+      const info = await eng.load(spec("info", { env: { GREETING: "hi" } }), readFileSync(c));
+      assert.equal(Buffer.from((await info.invoke({ subject: "a.b", payload: new Uint8Array(0) })).body).toString(), "argc=2 argv0=info argv1=a.b GREETING=hi");
+    } finally {
+      await eng.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -111,6 +111,13 @@ export class WorkerPool {
     return new Promise((resolve) => this.readyWaiters.push({ n, resolve }));
   }
 
+  private wakeReadyWaiters(): void {
+    const ready = this.readyCount();
+    const due = this.readyWaiters.filter((w) => w.n <= ready);
+    this.readyWaiters = this.readyWaiters.filter((w) => w.n > ready);
+    for (const w of due) w.resolve();
+  }
+
   private readyCount(): number {
     let n = 0;
     for (const s of this.slots) if (s.ready) n++;
@@ -168,7 +175,7 @@ export class WorkerPool {
       case "ready":
         slot.ready = true;
         this.startFailures = 0;
-        this.readyWaiters = this.readyWaiters.filter((w) => (w.n <= this.readyCount() ? (w.resolve(), false) : true));
+        this.wakeReadyWaiters();
         this.pump();
         return;
       case "stderr":

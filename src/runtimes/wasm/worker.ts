@@ -7,7 +7,7 @@ import { parentPort, receiveMessageOnPort, workerData } from "node:worker_thread
 import { ConsoleStdout, File, OpenFile, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
 import { NEX_MODULE, type HostReply, type HostRequest } from "./abi.js";
 import { nexImports } from "./imports.js";
-import { MEMORY_IMPORT } from "./limits.js";
+import { MEMORY_IMPORT, WASM_PAGE_BYTES } from "./limits.js";
 import { wasm, type WasmMemory, type WasmModule } from "./wasm-api.js";
 import type { FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from "./protocol.js";
 
@@ -24,7 +24,8 @@ const modules = new Map<string, WasmModule>();
 /**
  * One spare memory per function, zeroed before reuse: a fresh wasm memory per call made V8 run a full GC every few
  * dozen calls (external memory pressure), which was the whole p99. A memory that grew large is dropped instead,
- * so zeroing stays cheap and a one-off big call does not pin its memory.
+ * so zeroing stays cheap and a one-off big call does not pin its memory. A memory above half the cap is never
+ * reused either, so a fresh call never starts near the cap (where a failure would be blamed on memory).
  */
 const spareMemories = new Map<string, WasmMemory>();
 const REUSE_MAX_BYTES = 8 * 1_048_576;
@@ -134,7 +135,8 @@ function run(req: RunRequest): RunResult {
     else result.trap = e instanceof Error ? `${e.name === "RuntimeError" ? "trap" : e.name}: ${e.message}` : String(e);
   }
   result.memoryBytes = mem.buffer.byteLength;
-  if (result.memoryBytes <= REUSE_MAX_BYTES && modules.has(req.key)) spareMemories.set(req.key, mem);
+  const reusable = result.memoryBytes <= Math.min(REUSE_MAX_BYTES, (req.memory.maxPages * WASM_PAGE_BYTES) / 2);
+  if (reusable && modules.has(req.key)) spareMemories.set(req.key, mem);
   result.stderrTail = err.tail();
   result.stdout = concat(stdout);
   return result;

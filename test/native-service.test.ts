@@ -65,7 +65,7 @@ void describe("native services", () => {
       assert.equal(info["name"], "EchoService");
       const endpoints = (info["endpoints"] as { subject: string }[] | undefined)?.map((e) => e.subject) ?? [info["subject"]];
       assert.ok(endpoints.includes("svc.echo"), `INFO lists svc.echo: ${JSON.stringify(info)}`);
-      const ping = (await nc.request("$SRV.PING", "", { timeout: 2_000 })).json<Record<string, unknown>>();
+      const ping = (await nc.request("$SRV.PING.EchoService", "", { timeout: 2_000 })).json<Record<string, unknown>>();
       assert.equal(ping["name"], "EchoService");
 
       const pids = processesMentioning(id);

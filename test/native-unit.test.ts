@@ -39,6 +39,7 @@ function input(over: Partial<LaunchInput> = {}): LaunchInput {
     cgroupProcsFiles: ["/sys/fs/cgroup/memory/nex/W1/cgroup.procs"],
     rlimitArgs: [],
     workDir: "/data/native/W1",
+    dropPrivileges: true,
     ...over,
   };
 }

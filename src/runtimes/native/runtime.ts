@@ -20,12 +20,17 @@ import { hostTool, launchCommand } from "./sandbox.js";
 
 const MiB = 1024 * 1024;
 
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
 /** True when this process may run host workloads in their own pid namespace (so they die with the node). */
 function canUsePidNamespace(): boolean {
   const unshare = hostTool("unshare");
   if (!unshare) return false;
+  const user = isRoot() ? [] : ["--user", "--map-root-user"];
   try {
-    execFileSync(unshare, ["--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc", "--", "true"], { stdio: "ignore", timeout: 5_000 });
+    execFileSync(unshare, [...user, "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc", "--", "true"], { stdio: "ignore", timeout: 5_000 });
     return true;
   } catch {
     return false;
@@ -54,7 +59,7 @@ export class NativeRuntime implements Runtime {
         hint: "Deploy a static binary, or run the script on a node started with --no-sandbox.",
       });
     }
-    for (const t of sandbox ? ["setpriv", "bwrap"] : ["setpriv"]) {
+    for (const t of sandbox ? ["bwrap", ...(isRoot() ? ["setpriv"] : [])] : ["setpriv"]) {
       if (!hostTool(t)) throw new NexError("NEX_E_DEPLOY_FAILED", `${t} is not installed on this node`);
     }
     this.pidNamespace ??= !sandbox && canUsePidNamespace();
@@ -80,6 +85,7 @@ export class NativeRuntime implements Runtime {
         cgroupProcsFiles: limits.procsFiles,
         rlimitArgs: limits.rlimitArgs,
         workDir,
+        dropPrivileges: isRoot(),
       });
     const w = new NativeWorkload(spec, this.host, command, limits, this.opts);
     const removeWorkDir = (): void => rmSync(workDir, { recursive: true, force: true });

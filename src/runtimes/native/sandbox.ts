@@ -46,6 +46,8 @@ export interface LaunchInput {
   nkeySeedFile?: string;
   cgroupProcsFiles: string[];
   rlimitArgs: string[];
+  /** The node is root: drop to SANDBOX_UID before bwrap (a non-root node's own uid is already unprivileged). */
+  dropPrivileges: boolean;
   /** Working directory of a workload without a sandbox (a sandboxed one starts in its private /tmp). */
   workDir: string;
 }
@@ -145,14 +147,16 @@ export function launchCommand(input: LaunchInput): LaunchCommand {
   if (input.sandbox) {
     const b = bwrapArgs(input, env);
     fds = b.fds;
-    const drop = [tool("setpriv"), `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups", "--"];
+    const drop = input.dropPrivileges ? [tool("setpriv"), `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups", "--"] : [];
     cmd = [...drop, tool("bwrap"), ...b.args, `${SANDBOX_APP_DIR}/${input.spec.name}`, ...argv];
     launcherEnv = { PATH: HOST_PATH };
     // outer bwrap, then bwrap's pid 1, then the workload
     wrapperDepth = 2;
   } else if (input.pidNamespace) {
-    const net = input.spec.noNetwork ? ["--net"] : [];
-    const ns = [tool("unshare"), "--pid", ...net, "--fork", "--kill-child=SIGKILL", "--mount-proc", "--", "/bin/sh", "-c", HOST_INIT, "nex-init"];
+    const nsFlags = input.spec.noNetwork ? ["--net"] : [];
+    // A non-root node needs a user namespace to own the pid namespace.
+    if (!input.dropPrivileges) nsFlags.unshift("--user", "--map-root-user");
+    const ns = [tool("unshare"), "--pid", ...nsFlags, "--fork", "--kill-child=SIGKILL", "--mount-proc", "--", "/bin/sh", "-c", HOST_INIT, "nex-init"];
     cmd = [tool("setpriv"), "--pdeathsig", "SIGKILL", "--", ...ns, input.artifactPath, ...argv];
     launcherEnv = env;
     wrapperDepth = 2;

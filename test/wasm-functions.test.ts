@@ -146,11 +146,15 @@ void describe("wasm functions", () => {
   });
 
   void test("wasm - failures are counted on the workload and the echo still answers", async () => {
+    await deployWasm(client, "counted", join(FIXTURES, "exit.wasm"), ["wasm.counted"]);
+    await expectError(client, "wasm.counted", "NEX_E_FUNCTION_EXIT");
+    await expectError(client, "wasm.counted", "NEX_E_FUNCTION_EXIT");
     const list = await check(async () => {
       const ws = await client.list();
-      const looper = ws.find((w) => w.name === "looper");
-      return looper && looper.failures > 0 ? ws : undefined;
+      const counted = ws.find((w) => w.name === "counted");
+      return counted && counted.failures >= 2 ? ws : undefined;
     });
+    assert.match(list.find((w) => w.name === "counted")?.lastError ?? "", /NEX_E_FUNCTION_EXIT/);
     assert.ok(list.find((w) => w.name === "echowasm" && w.state === "running"));
     assert.equal((await client.invoke("echowasm", "ok")).string(), "okechowasm");
   });

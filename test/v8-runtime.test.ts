@@ -208,6 +208,16 @@ void describe("v8 runtime", () => {
     assert.equal(new TextDecoder().decode((await fn.invoke({ subject: "t", payload: new Uint8Array() })).body), "quick");
   });
 
+  void test("v8 runtime - top-level code that loops on host calls fails the deploy after the timeout", async () => {
+    const t0 = Date.now();
+    await assert.rejects(load("toplevel", `while (true) kv("rt_top").get("k");\n() => 1;`, 300), (e: NexError) => {
+      assert.equal(e.code, "NEX_E_BAD_ARTIFACT");
+      assert.match(e.message, /ran past the 300 ms timeout/);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 3_000);
+  });
+
   void test("v8 runtime - an ES module's default export is the function", async () => {
     const fn = await load("esm", `const greet = (who) => "hello " + who;\nexport default async function (subject, payload, ctx) { return { msg: greet(ctx.name), subject }; }\n`);
     assert.deepEqual(await call(fn), { msg: "hello esm", subject: "t" });

@@ -50,9 +50,15 @@ class V8Function implements LoadedFunction {
       const script = await isolate.compileScript(this.source, { filename: `${this.spec.name}.js` }).catch((err: Error) => {
         throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${err.message}`);
       });
-      const user = (await script.run(context, { reference: true, timeout: this.spec.timeoutMs }).catch((err: Error) => {
-        throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${err.message}`);
-      })) as ivm.Reference<unknown>;
+      // Top-level code may loop on host calls, which the isolate's own watchdog does not interrupt.
+      const guard = setTimeout(() => isolate.isDisposed || isolate.dispose(), this.spec.timeoutMs + HOST_TIMEOUT_GRACE_MS);
+      const user = (await script
+        .run(context, { reference: true, timeout: this.spec.timeoutMs })
+        .catch((err: Error) => {
+          const why = isolate.isDisposed ? `it ran past the ${this.spec.timeoutMs} ms timeout` : err.message;
+          throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${why}`);
+        })
+        .finally(() => clearTimeout(guard))) as ivm.Reference<unknown>;
       if (user.typeof !== "function") {
         throw new NexError(
           "NEX_E_BAD_ARTIFACT",

@@ -29,6 +29,7 @@ export interface WasmEngineOptions {
   maxReplyBytes?: number;
 }
 
+/** Makes module keys unique per load: a redeploy under the same id must never run a worker's cached older module. */
 let loads = 0;
 
 /** Compiles and checks a module for `spec`; throws NEX_E_BAD_ARTIFACT with the reason when it cannot run. */

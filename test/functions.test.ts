@@ -96,6 +96,11 @@ describe("functions", () => {
     assert.equal(info.state, "running");
   });
 
+  test("functions - a reply larger than the server's max_payload is an error reply, not silence", async () => {
+    await env.deployJs(client, "huge", `() => "x".repeat(2 * 1024 * 1024)`, ["huge"]);
+    await assert.rejects(client.invoke("huge", ""), (e: NexError) => e.code === "NEX_E_FUNCTION_ERROR" && /allows at most/.test(e.message));
+  });
+
   test("functions - a published message runs the function with nothing to reply to", async () => {
     await env.deployJs(client, "sink", `(s, p) => { console.log("got " + String.fromCharCode(...p)); }`, ["sink"]);
     const nc = await env.nc();

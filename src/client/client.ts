@@ -40,6 +40,8 @@ export interface NexClientOptions {
   timeoutMs?: number;
   /** How long broadcast requests (ping, auction, list) wait for the first answer. */
   discoveryMs?: number;
+  /** How long broadcast requests wait after the last answer before they stop. */
+  stallMs?: number;
 }
 
 /** Where and how to deploy. */
@@ -65,6 +67,7 @@ export class NexClient {
   readonly namespace: string;
   private readonly timeoutMs: number;
   private readonly discoveryMs: number;
+  private readonly stallMs: number;
 
   constructor(
     readonly nc: NatsConnection,
@@ -73,6 +76,7 @@ export class NexClient {
     this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.discoveryMs = opts.discoveryMs ?? 1_000;
+    this.stallMs = opts.stallMs ?? 150;
   }
 
   /** Sends a control request to one node and returns its JSON reply, or throws the node's coded error. */
@@ -86,10 +90,13 @@ export class NexClient {
     return decodeReply<T>(msg);
   }
 
-  /** Sends a broadcast control request and gathers every node's answer. */
+  /**
+   * Sends a broadcast control request and gathers every node's answer: it waits up to `waitMs` for the first, then
+   * stops once no other answer came for `stallMs` (nodes answer in about a millisecond on one network).
+   */
   async gather<T>(verb: ControlVerb, body: unknown, waitMs = this.discoveryMs): Promise<T[]> {
     const out: T[] = [];
-    const opts: Partial<RequestManyOptions> = { strategy: "stall", maxWait: waitMs, stall: 250 };
+    const opts: Partial<RequestManyOptions> = { strategy: "stall", maxWait: waitMs, stall: this.stallMs };
     try {
       const it = await this.nc.requestMany(subjects.control(this.namespace, verb), JSON.stringify(body ?? {}), opts);
       for await (const m of it) {

@@ -51,7 +51,17 @@ export class TriggeredFunction {
       .invoke({ subject: msg.subject, payload: msg.data, headers: msg.headers, reply: msg.reply })
       .then(
         (res) => {
-          if (msg.reply) msg.respond(res.body, res.headers ? { headers: toHeaders(res.headers) } : undefined);
+          if (!msg.reply) return;
+          const max = this.nc.info?.max_payload ?? Infinity;
+          if (res.body.length > max) {
+            this.fail(msg, new NexError("NEX_E_FUNCTION_ERROR", `the reply is ${res.body.length} bytes; the server allows at most ${max}`));
+            return;
+          }
+          try {
+            msg.respond(res.body, res.headers ? { headers: toHeaders(res.headers) } : undefined);
+          } catch (err) {
+            this.fail(msg, new NexError("NEX_E_FUNCTION_ERROR", `the reply could not be sent: ${(err as Error).message}`));
+          }
         },
         (err: unknown) => this.fail(msg, NexError.from(err, "NEX_E_FUNCTION_ERROR")),
       )
@@ -63,7 +73,11 @@ export class TriggeredFunction {
   private fail(msg: Msg, err: NexError): void {
     this.stats.failures++;
     this.stats.lastError = `${err.code}: ${err.message}`;
-    if (msg.reply) msg.respond(JSON.stringify(err.toBody()), { headers: errorHeaders(err) });
+    try {
+      if (msg.reply) msg.respond(JSON.stringify(err.toBody()), { headers: errorHeaders(err) });
+    } catch {
+      // The connection is closing: the caller's own timeout is all that is left.
+    }
     this.log("stderr", `[${err.code}] ${err.message}`);
     const now = Math.floor(Date.now() / 1000);
     if (this.eventWindow.second !== now) this.eventWindow = { second: now, count: 0 };

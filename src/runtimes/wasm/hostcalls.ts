@@ -56,8 +56,8 @@ async function perform(hs: HostServices, req: HostRequest): Promise<HostReply> {
     case "http": {
       const method = req.method.toLowerCase();
       if (!HTTP_METHODS.includes(method as HttpMethod)) return failed(NexStatus.INVALID, `http: unsupported method "${req.method}"`);
-      const r = await hs.http(method as HttpMethod, req.url, req.body, { headers: req.headers });
-      return { ...ok(enc.encode(r.response)), httpStatus: r.status };
+      const r = await hs.httpBytes(method as HttpMethod, req.url, req.body, { headers: req.headers });
+      return { ...ok(r.body), httpStatus: r.status };
     }
   }
 }

@@ -1,7 +1,8 @@
 /** Publishes CloudEvents for a node, and makes sure the feed stream keeps recent logs and events. */
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
+import type { StreamConfig } from "@nats-io/jetstream";
+import { ensureStream } from "../nats/streams.js";
 import { FEED_STREAM, cloudEventType, subjects, type EventType, type NexEvent } from "../contract/index.js";
 
 /** Sends a node's events. Publishing never throws: an event lost to a disconnect must not fail the work it reports. */
@@ -35,25 +36,13 @@ export class EventPublisher {
 /** Feed retention: a day, or 256 MiB, whichever comes first. */
 export const FEED_LIMITS = { maxAgeMs: 24 * 3600_000, maxBytes: 256 * 1024 * 1024 } as const;
 
-/** Creates the feed stream when it is missing. Nodes racing to create it is fine. */
+/** Creates the feed stream when it is missing. */
 export async function ensureFeedStream(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-  try {
-    await jsm.streams.info(FEED_STREAM);
-    return;
-  } catch {
-    // missing: create below
-  }
-  const cfg: Partial<StreamConfig> & { name: string } = {
+  await ensureStream(nc, {
     name: FEED_STREAM,
     subjects: subjects.feedStreamSubjects(),
     max_age: FEED_LIMITS.maxAgeMs * 1_000_000,
     max_bytes: FEED_LIMITS.maxBytes,
     discard: "old" as StreamConfig["discard"],
-  };
-  try {
-    await jsm.streams.add(cfg);
-  } catch (err) {
-    if (!/already in use/i.test((err as Error).message)) throw err;
-  }
+  });
 }

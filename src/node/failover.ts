@@ -11,7 +11,8 @@
  * (so a disconnected or stalled observer judges nobody), and every judgement is reset after a reconnect.
  */
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { jetstream, jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
+import { ensureStream } from "../nats/streams.js";
 import {
   CLAIM_STREAM,
   NexError,
@@ -50,24 +51,12 @@ export interface FailoverDeps {
 
 /** Creates the claim stream when it is missing. */
 export async function ensureClaimStream(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-  try {
-    await jsm.streams.info(CLAIM_STREAM);
-    return;
-  } catch {
-    // missing: create below
-  }
-  const cfg: Partial<StreamConfig> & { name: string } = {
+  await ensureStream(nc, {
     name: CLAIM_STREAM,
     subjects: subjects.claimStreamSubjects(),
     duplicate_window: 10 * 60 * 1e9,
     max_age: 60 * 60 * 1e9,
-  };
-  try {
-    await jsm.streams.add(cfg);
-  } catch (err) {
-    if (!/already in use/i.test((err as Error).message)) throw err;
-  }
+  });
 }
 
 /** The deploy request that recreates a workload from its stored spec. */

@@ -36,17 +36,18 @@ async function run(cfg: BenchConfig, env: BenchEnv): Promise<BenchResults> {
     cli: [],
     design: [],
   };
-  if (has("latency") || has("throughput") || has("coldstart")) {
+  if (has("latency") || has("throughput") || has("coldstart") || has("design")) {
     progress("building the Go echo service");
     const go = await buildGoEcho(env.dir).catch((err: Error) => ({ na: `the Go echo does not build: ${err.message}` }));
     progress("starting a node");
     const node = await env.node("main");
     await seedKv(nc);
-    if (has("latency") || has("throughput")) {
+    if (has("latency") || has("throughput") || has("design")) {
       progress("deploying the workloads");
       const rows: Row[] = await deployAll(env, nc, client, node.ready.id, go);
       if (has("latency")) res.latency = await latencySuite(nc, rows, cfg, progress);
       if (has("throughput")) res.throughput = await throughputSuite(nc, rows, cfg, progress);
+      if (has("design")) res.design = await designSuite(env, nc, cfg, rows, progress);
       for (const r of rows) if (!("na" in r)) await r.stop();
     }
     if (has("coldstart")) {
@@ -57,7 +58,6 @@ async function run(cfg: BenchConfig, env: BenchEnv): Promise<BenchResults> {
     await env.stopChild(node);
   }
   if (has("density")) res.density = await densitySuite(env, nc, client, cfg, progress);
-  if (has("design")) res.design = await designSuite(env, nc, cfg, res.latency, res.throughput, progress);
   return { ...res, targets: checkTargets(res) };
 }
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, type ConnectionConfig } from "../../src/nats/connect.js";
 import { findNatsServer, startNatsServer, type NatsServer } from "../../src/nats/server.js";
+import type { VariantKnobs } from "../variants/isolates.js";
 
 /** The repository root. */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -23,10 +24,11 @@ export interface Child<R> {
 }
 
 /** Forks a TypeScript file under tsx and waits for its first IPC message, `{ ready: ... }` or `{ error }`. */
-export async function forkTs<R>(file: string, args: unknown, timeoutMs = 60_000, quiet = true): Promise<Child<R>> {
+export async function forkTs<R>(file: string, args: unknown, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<Child<R>> {
   const child = fork(join(REPO_ROOT, file), [JSON.stringify(args)], {
+    env,
     execArgv: ["--no-node-snapshot", "--import", "tsx"],
-    stdio: ["ignore", quiet ? "ignore" : "inherit", "pipe", "ipc"],
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
     serialization: "advanced",
   });
   let stderr = "";
@@ -111,16 +113,16 @@ export class BenchEnv {
   }
 
   /** Starts a nex node in its own process, so its RSS is its own. */
-  async node(name: string, opts: Partial<NodeProcessArgs> = {}): Promise<Child<{ id: string }>> {
+  async node(name: string, opts: Partial<NodeProcessArgs> = {}, env?: NodeJS.ProcessEnv): Promise<Child<{ id: string }>> {
     const args: NodeProcessArgs = { connection: this.connection, dataDir: join(this.dir, name), ...opts };
-    const c = await forkTs<{ id: string }>("bench/node-process.ts", args);
+    const c = await forkTs<{ id: string }>("bench/node-process.ts", args, env);
     this.children.push(c);
     return c;
   }
 
   /** Starts a bench responder (raw echo or an isolated-vm variant) in its own process. */
-  async responder(mode: string, subject: string): Promise<Child<{ subject: string }>> {
-    const c = await forkTs<{ subject: string }>("bench/variants/responder.ts", { connection: this.connection, mode, subject });
+  async responder(mode: string, subject: string, knobs: VariantKnobs = {}): Promise<Child<{ subject: string }>> {
+    const c = await forkTs<{ subject: string }>("bench/variants/responder.ts", { connection: this.connection, mode, subject, knobs });
     this.children.push(c);
     return c;
   }

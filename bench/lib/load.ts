@@ -50,24 +50,44 @@ export async function probe(nc: NatsConnection, t: Target, timeoutMs = 5_000): P
   return last;
 }
 
-/** `warmup` unmeasured requests, then `n` sequential measured ones. */
-export async function measureLatency(nc: NatsConnection, t: Target, n: number, warmup: number): Promise<LatencyResult> {
-  for (let i = 0; i < warmup; i++) await once(nc, t);
-  const times: number[] = [];
-  let errors = 0;
-  let firstError: string | undefined;
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const err = await once(nc, t);
-    const us = (performance.now() - t0) * 1000;
-    if (err === undefined) times.push(us);
-    else {
-      errors++;
-      firstError ??= err;
+/** Latency samples (µs) and errors collected so far for one target. */
+export class LatencySamples {
+  readonly times: number[] = [];
+  errors = 0;
+  firstError: string | undefined;
+
+  /** Sends `n` sequential requests and records each one. */
+  async run(nc: NatsConnection, t: Target, n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const err = await once(nc, t);
+      const us = (performance.now() - t0) * 1000;
+      if (err === undefined) this.times.push(us);
+      else {
+        this.errors++;
+        this.firstError ??= err;
+      }
     }
   }
-  const { p50, p99 } = summarize(times);
-  return { n, p50Us: p50, p99Us: p99, errors, firstError };
+
+  /** p50, p99 and errors. */
+  result(): LatencyResult {
+    const { p50, p99 } = summarize(this.times);
+    return { n: this.times.length + this.errors, p50Us: p50, p99Us: p99, errors: this.errors, firstError: this.firstError };
+  }
+}
+
+/** Unmeasured requests, to warm up both ends. */
+export async function warmUp(nc: NatsConnection, t: Target, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await once(nc, t);
+}
+
+/** `warmup` unmeasured requests, then `n` sequential measured ones. */
+export async function measureLatency(nc: NatsConnection, t: Target, n: number, warmup: number): Promise<LatencyResult> {
+  await warmUp(nc, t, warmup);
+  const s = new LatencySamples();
+  await s.run(nc, t, n);
+  return s.result();
 }
 
 /** `requesters` loops, each sending its next request when the last one is answered, for `seconds`. */
@@ -78,12 +98,21 @@ export async function measureThroughput(nc: NatsConnection, t: Target, requester
   return { seconds, requesters, ...r, rps: r.ok / r.elapsedS };
 }
 
-async function runFor(
+/** Requests answered in one timed run. */
+export interface ThroughputSlice {
+  ok: number;
+  errors: number;
+  elapsedS: number;
+  firstError?: string;
+}
+
+/** One timed run of `requesters` loops for `seconds` (no warm-up). */
+export async function runFor(
   nc: NatsConnection,
   t: Target,
   requesters: number,
   seconds: number,
-): Promise<{ ok: number; errors: number; elapsedS: number; firstError?: string }> {
+): Promise<ThroughputSlice> {
   let ok = 0;
   let errors = 0;
   let firstError: string | undefined;

@@ -8,47 +8,73 @@ import ivm from "isolated-vm";
 /** What is built once, and what per call. */
 export type VariantMode = "reuse" | "context" | "isolate";
 
+/** Knobs for pricing single steps of the reused path (bench/profile/ablation.ts). */
+export interface VariantKnobs {
+  /** Pass isolated-vm's `timeout` option on every call, as the engine does (default true). */
+  ivmTimeout?: boolean;
+  /** Make console.log a no-op instead of a host callback that publishes the line. */
+  quiet?: boolean;
+  /** Reused path only: messages that arrive while a call runs go into the isolate together, in one call. */
+  batch?: boolean;
+}
+
+/** The most messages one batched call carries. */
+const MAX_BATCH = 256;
+
 const MEMORY_LIMIT_MIB = 64;
 const TIMEOUT_MS = 5_000;
 
 const CONSOLE = `globalThis.console = { log: (...a) => __log(a.map(String).join(" ")) };`;
+const QUIET_CONSOLE = `globalThis.console = { log: () => {} };`;
 const WRAPPER = `(() => {
   const user = globalThis.__user;
   delete globalThis.__user;
-  return (subject, payload) => {
+  const one = (subject, payload) => {
     const r = user.call(globalThis, subject, payload);
     return typeof r === "string" ? r : JSON.stringify(r);
   };
+  globalThis.__many = (list) => list.map(([s, p]) => { try { return one(s, p); } catch (e) { return "error: " + e; } });
+  return one;
 })()`;
 
 type Invoker = ivm.Reference<(s: string, p: Uint8Array) => string>;
+type ManyInvoker = ivm.Reference<(list: [string, Uint8Array][]) => string[]>;
+type Queued = { subject: string; payload: Uint8Array; resolve: (s: string) => void; reject: (e: unknown) => void };
 
 /** One way of running the echo function. */
 export class IsolateVariant {
   private isolate: ivm.Isolate | undefined;
   private scripts: { console: ivm.Script; user: ivm.Script; wrapper: ivm.Script } | undefined;
   private invoker: Invoker | undefined;
+  private many: ManyInvoker | undefined;
+  private queue: Queued[] = [];
+  private pumping = false;
 
   private constructor(
     readonly mode: VariantMode,
     private readonly source: string,
     private readonly log: (line: string) => void,
+    private readonly knobs: VariantKnobs,
   ) {}
 
   /** Prepares what the mode keeps between calls. */
-  static async create(mode: VariantMode, source: string, log: (line: string) => void): Promise<IsolateVariant> {
-    const v = new IsolateVariant(mode, source, log);
+  static async create(mode: VariantMode, source: string, log: (line: string) => void, knobs: VariantKnobs = {}): Promise<IsolateVariant> {
+    const v = new IsolateVariant(mode, source, log, knobs);
     if (mode !== "isolate") {
       v.isolate = new ivm.Isolate({ memoryLimit: MEMORY_LIMIT_MIB });
       v.scripts = await v.compile(v.isolate);
     }
-    if (mode === "reuse") v.invoker = (await v.contextIn(v.isolate!, v.scripts!)).invoker;
+    if (mode === "reuse") {
+      const { context, invoker } = await v.contextIn(v.isolate!, v.scripts!);
+      v.invoker = invoker;
+      if (knobs.batch) v.many = (await context.global.get("__many", { reference: true })) as ManyInvoker;
+    }
     return v;
   }
 
   private async compile(isolate: ivm.Isolate): Promise<{ console: ivm.Script; user: ivm.Script; wrapper: ivm.Script }> {
     return {
-      console: await isolate.compileScript(CONSOLE),
+      console: await isolate.compileScript(this.knobs.quiet ? QUIET_CONSOLE : CONSOLE),
       user: await isolate.compileScript(this.source),
       wrapper: await isolate.compileScript(WRAPPER),
     };
@@ -68,7 +94,14 @@ export class IsolateVariant {
 
   /** Runs one call and returns the reply text. */
   async invoke(subject: string, payload: Uint8Array): Promise<string> {
-    const opts = { timeout: TIMEOUT_MS, arguments: { copy: true }, result: { copy: true, promise: true } } as const;
+    const timeout = this.knobs.ivmTimeout === false ? undefined : TIMEOUT_MS;
+    const opts = { timeout, arguments: { copy: true }, result: { copy: true, promise: true } } as const;
+    if (this.many) {
+      return new Promise<string>((resolve, reject) => {
+        this.queue.push({ subject, payload, resolve, reject });
+        if (!this.pumping) void this.pump(timeout);
+      });
+    }
     if (this.invoker) return (await this.invoker.apply(undefined, [subject, payload], opts)) as string;
     if (this.mode === "context") {
       const { context, invoker } = await this.contextIn(this.isolate!, this.scripts!);
@@ -85,5 +118,21 @@ export class IsolateVariant {
     } finally {
       isolate.dispose();
     }
+  }
+
+  /** Sends whatever is queued into the isolate in one call, until the queue is empty. */
+  private async pump(timeout: number | undefined): Promise<void> {
+    const opts = { timeout, arguments: { copy: true }, result: { copy: true, promise: true } } as const;
+    this.pumping = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      try {
+        const out = (await this.many!.apply(undefined, [batch.map((b) => [b.subject, b.payload])], opts)) as string[];
+        batch.forEach((b, i) => b.resolve(out[i] ?? ""));
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.pumping = false;
   }
 }

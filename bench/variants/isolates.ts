@@ -127,7 +127,7 @@ export class IsolateVariant {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        const out = (await this.many!.apply(undefined, [batch.map((b) => [b.subject, b.payload])], opts)) as string[];
+        const out = (await this.many!.apply(undefined, [batch.map((b): [string, Uint8Array] => [b.subject, b.payload])], opts)) as string[];
         batch.forEach((b, i) => b.resolve(out[i] ?? ""));
       } catch (err) {
         for (const b of batch) b.reject(err);

@@ -2,7 +2,7 @@
  * `npm run bench`: every workload type against raw NATS, side by side in one run. Starts its own nats-server and
  * nodes, prints the tables, and writes bench/results/latest.json and latest.md. `--quick` for a fast look.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NexClient } from "../src/client/index.js";
 import { SECTIONS, USAGE, parseArgs, type BenchConfig, type Section } from "./lib/config.js";
@@ -18,6 +18,9 @@ import { latencySuite, throughputSuite } from "./suites/invocation.js";
 
 /** The whole run may not take longer than this; then everything is stopped and the run fails. */
 const WATCHDOG_MS = 60 * 60_000;
+
+const DOCS_START = "<!-- bench:latest:start -->";
+const DOCS_END = "<!-- bench:latest:end -->";
 
 const progress = (s: string): void => void process.stderr.write(`· ${s}\n`);
 
@@ -61,6 +64,18 @@ async function run(cfg: BenchConfig, env: BenchEnv): Promise<BenchResults> {
   return { ...res, targets: checkTargets(res) };
 }
 
+/** Replaces the latest-results block of docs/performance.md (only a full run's results belong there). */
+function refreshDocs(md: string): boolean {
+  const path = join(REPO_ROOT, "docs", "performance.md");
+  if (!existsSync(path)) return false;
+  const text = readFileSync(path, "utf8");
+  const start = text.indexOf(DOCS_START);
+  const end = text.indexOf(DOCS_END);
+  if (start < 0 || end < start) return false;
+  writeFileSync(path, `${text.slice(0, start + DOCS_START.length)}\n${md}${text.slice(end)}`);
+  return true;
+}
+
 async function main(): Promise<number> {
   let cfg: BenchConfig;
   try {
@@ -90,8 +105,10 @@ async function main(): Promise<number> {
     if (cfg.outDir) {
       mkdirSync(cfg.outDir, { recursive: true });
       writeFileSync(join(cfg.outDir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
-      writeFileSync(join(cfg.outDir, "latest.md"), `# nex-ts benchmark results\n\n${renderMarkdown(results)}`);
-      process.stderr.write(`wrote bench/results/latest.json and bench/results/latest.md\n`);
+      const md = renderMarkdown(results);
+      writeFileSync(join(cfg.outDir, "latest.md"), `# nex-ts benchmark results\n\n${md}`);
+      const docs = !cfg.quick && cfg.sections.length === SECTIONS.length && refreshDocs(md);
+      process.stderr.write(`wrote bench/results/latest.json and bench/results/latest.md${docs ? " and refreshed docs/performance.md" : ""}\n`);
     }
     return 0;
   } finally {

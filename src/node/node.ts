@@ -121,6 +121,8 @@ export class NexNode {
     }
     if (state) await this.restore(state, log);
     this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());
+    // The node is up once the server has its subscriptions: a request sent right after start must find it.
+    await this.nc.flush();
     this.state = "running";
     const beat = (): Record<string, unknown> => ({ ...this.summary(), heartbeatIntervalMs: this.opts.heartbeatIntervalMs });
     this.emit(SYSTEM_NAMESPACE, "node_started", this.id, beat());

@@ -93,7 +93,7 @@ function tables(r: BenchResults): Table[] {
     out.push({
       title: "5. Design choices: the JS echo built per call or once",
       head: ["way", "p50", "p99", "p50 / raw", "req/s"],
-      rows: r.design.map((x) => ("na" in x ? [x.name, na(x.na), "", "", ""] : [x.name, fmtUs(x.p50Us), fmtUs(x.p99Us), fmtRatio(x.ratioP50), Number.isFinite(x.rps) ? String(Math.round(x.rps)) : "-"])),
+      rows: r.design.map((x) => ("na" in x ? [x.name, na(x.na), "", "", ""] : [x.name, fmtUs(x.p50Us), fmtUs(x.p99Us), fmtRatio(x.ratioP50), rpsText(x.rps, x.throughputErrors)])),
     });
   }
   out.push({
@@ -102,6 +102,11 @@ function tables(r: BenchResults): Table[] {
     rows: r.targets.map((t) => [t.goal, t.measured, t.ok === undefined ? "-" : t.ok ? "✓" : "✗"]),
   });
   return out;
+}
+
+function rpsText(rps: number, errors: number | undefined): string {
+  if (!Number.isFinite(rps)) return "-";
+  return errors ? `${Math.round(rps)} (${errors} errors)` : String(Math.round(rps));
 }
 
 function machineLine(r: BenchResults): string {

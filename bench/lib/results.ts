@@ -34,7 +34,7 @@ export interface DensityResult {
 }
 
 /** Section 5: one way of running the JS echo. */
-export type DesignRow = { name: string; key: string } & ({ p50Us: number; p99Us: number; rps: number; ratioP50?: number; n: number } | NotAvailable);
+export type DesignRow = { name: string; key: string } & ({ p50Us: number; p99Us: number; rps: number; ratioP50?: number; n: number; throughputErrors?: number } | NotAvailable);
 
 /** A goal and how the run did. */
 export interface TargetCheck {

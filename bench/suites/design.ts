@@ -42,7 +42,8 @@ export async function designSuite(env: BenchEnv, nc: NatsConnection, cfg: BenchC
       if ("na" in l) return { name: l.name, key: l.key, na: l.na };
       if (l.errors > 0) return { name: l.name, key: l.key, na: `${l.errors} errors: ${l.firstError ?? ""}` };
       const t = throughput.find((x) => x.key === l.key);
-      return { name: l.name, key: l.key, n: l.n, p50Us: l.p50Us, p99Us: l.p99Us, ratioP50: l.ratioP50, rps: t && !("na" in t) ? t.rps : NaN };
+      const measured = t && !("na" in t) ? t : undefined;
+      return { name: l.name, key: l.key, n: l.n, p50Us: l.p50Us, p99Us: l.p99Us, ratioP50: l.ratioP50, rps: measured?.rps ?? NaN, throughputErrors: measured?.errors };
     });
   } finally {
     for (const c of children) await env.stopChild(c);

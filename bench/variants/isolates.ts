@@ -22,6 +22,12 @@ export interface VariantKnobs {
 const MAX_BATCH = 256;
 
 const MEMORY_LIMIT_MIB = 64;
+/**
+ * Contexts released after each call are only freed when the isolate collects them, so under 50 concurrent callers
+ * a 64 MiB isolate fills up and is killed; the fresh-context variant gets more room, and a new isolate when that
+ * happens anyway (as the engine rebuilds one after a memory kill).
+ */
+const CONTEXT_MODE_MEMORY_LIMIT_MIB = 512;
 const TIMEOUT_MS = 5_000;
 
 const CONSOLE = `globalThis.console = { log: (...a) => __log(a.map(String).join(" ")) };`;
@@ -49,6 +55,7 @@ export class IsolateVariant {
   private many: ManyInvoker | undefined;
   private queue: Queued[] = [];
   private pumping = false;
+  private rebuilding: Promise<void> | undefined;
 
   private constructor(
     readonly mode: VariantMode,
@@ -60,16 +67,18 @@ export class IsolateVariant {
   /** Prepares what the mode keeps between calls. */
   static async create(mode: VariantMode, source: string, log: (line: string) => void, knobs: VariantKnobs = {}): Promise<IsolateVariant> {
     const v = new IsolateVariant(mode, source, log, knobs);
-    if (mode !== "isolate") {
-      v.isolate = new ivm.Isolate({ memoryLimit: MEMORY_LIMIT_MIB });
-      v.scripts = await v.compile(v.isolate);
-    }
+    if (mode !== "isolate") await v.rebuild();
     if (mode === "reuse") {
       const { context, invoker } = await v.contextIn(v.isolate!, v.scripts!);
       v.invoker = invoker;
       if (knobs.batch) v.many = (await context.global.get("__many", { reference: true })) as ManyInvoker;
     }
     return v;
+  }
+
+  private async rebuild(): Promise<void> {
+    this.isolate = new ivm.Isolate({ memoryLimit: this.mode === "context" ? CONTEXT_MODE_MEMORY_LIMIT_MIB : MEMORY_LIMIT_MIB });
+    this.scripts = await this.compile(this.isolate);
   }
 
   private async compile(isolate: ivm.Isolate): Promise<{ console: ivm.Script; user: ivm.Script; wrapper: ivm.Script }> {
@@ -104,6 +113,10 @@ export class IsolateVariant {
     }
     if (this.invoker) return (await this.invoker.apply(undefined, [subject, payload], opts)) as string;
     if (this.mode === "context") {
+      if (this.isolate!.isDisposed) {
+        this.rebuilding ??= this.rebuild().finally(() => (this.rebuilding = undefined));
+        await this.rebuilding;
+      }
       const { context, invoker } = await this.contextIn(this.isolate!, this.scripts!);
       try {
         return (await invoker.apply(undefined, [subject, payload], opts)) as string;

@@ -20,12 +20,26 @@ function send(m: FromRunner): void {
   if (process.connected) process.send?.(m);
 }
 
-function logLine(spec: WorkloadSpec, stream: "stdout" | "stderr", line: string): void {
-  try {
-    nc?.publish(subjects.logs(spec.namespace, spec.name, spec.id, stream), line);
-  } catch {
-    // closed connection: logs are best effort
+/** Log lines wait for the end of the event-loop turn, so lines and replies of many invocations share one write. */
+let pendingLogs: [string, string][] = [];
+let logFlush: NodeJS.Immediate | undefined;
+
+function flushLogs(): void {
+  logFlush = undefined;
+  const batch = pendingLogs;
+  pendingLogs = [];
+  for (const [subject, line] of batch) {
+    try {
+      nc?.publish(subject, line);
+    } catch {
+      // closed connection: logs are best effort
+    }
   }
+}
+
+function logLine(spec: WorkloadSpec, stream: "stdout" | "stderr", line: string): void {
+  pendingLogs.push([subjects.logs(spec.namespace, spec.name, spec.id, stream), line]);
+  logFlush ??= setImmediate(flushLogs);
 }
 
 async function handle(m: ToRunner): Promise<unknown> {
@@ -86,6 +100,7 @@ async function shutdown(code: number): Promise<void> {
   const timer = setTimeout(() => process.exit(code), 3_000);
   timer.unref();
   await Promise.allSettled([...functions.values()].map((f) => f.stop()));
+  flushLogs();
   await engine?.close().catch(() => undefined);
   await nc?.drain().catch(() => undefined);
   process.exit(code);

@@ -10,13 +10,28 @@ import { PRELUDE, invokerSource } from "./prelude.js";
 import { toScriptSource } from "./source.js";
 import { installHostBindings, type HostBindings, type InstalledBindings } from "./bindings.js";
 
-/** Extra time the host allows past `timeoutMs` before it tears the isolate down (the isolate's own timer fires first). */
+/** Extra time the host allows past `timeoutMs` at load time, before it tears the isolate down (the isolate's own timer fires first). */
 const HOST_TIMEOUT_GRACE_MS = 250;
+
+/** Most calls into one isolate in flight at once; more invocations wait and are batched. */
+const MAX_APPLIES = 4;
+/** Most invocations in one batch. */
+const MAX_BATCH = 128;
+
+/** One invocation waiting for, or in, a batch. */
+interface Queued {
+  args: [string, Uint8Array, unknown];
+  resolve(r: InvocationResult): void;
+  reject(e: NexError): void;
+}
+
+/** What the isolate answers for each member of a batch. */
+type BatchResult = { b: Uint8Array | string; h: Record<string, string> } | { e: { name: string; message: string; stack: string } };
 
 interface Live {
   isolate: ivm.Isolate;
   context: ivm.Context;
-  invoke: ivm.Reference<(s: string, p: Uint8Array, m: unknown) => Promise<unknown>>;
+  invoke: ivm.Reference<(list: unknown[]) => Promise<unknown>>;
   installed: InstalledBindings;
   /** Set when a timeout threw this isolate away, so invocations it took down with it are not reported as memory kills. */
   timedOut?: boolean;
@@ -26,6 +41,8 @@ class V8Function implements LoadedFunction {
   private live: Live | undefined;
   private building: Promise<Live> | undefined;
   private disposed = false;
+  private queue: Queued[] = [];
+  private applies = 0;
 
   constructor(
     private readonly spec: WorkloadSpec,
@@ -79,6 +96,7 @@ class V8Function implements LoadedFunction {
 
   private async ensure(): Promise<Live> {
     if (this.live && !this.live.isolate.isDisposed) return this.live;
+    if (this.disposed) throw new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
     this.live = undefined;
     this.building ??= this.build().finally(() => {
       this.building = undefined;
@@ -92,32 +110,80 @@ class V8Function implements LoadedFunction {
     this.live = await this.build();
   }
 
-  async invoke(inv: Invocation): Promise<InvocationResult> {
-    if (this.disposed) throw new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
-    const live = await this.ensure();
+  /**
+   * Queues one invocation. Up to MAX_APPLIES calls into the isolate are in flight at once; invocations that arrive
+   * meanwhile wait and go in together as one batch. A lone request is a batch of one and waits for nothing, while
+   * under load one trip to the isolate's thread serves many messages (the trip costs more than echo.js itself).
+   */
+  invoke(inv: Invocation): Promise<InvocationResult> {
+    if (this.disposed) return Promise.reject(new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`));
     const meta: { reply?: string; headers?: Record<string, string[]> } = {};
     if (inv.reply) meta.reply = inv.reply;
     if (inv.headers) meta.headers = headersToObject(inv.headers);
-    const timeoutMs = this.spec.timeoutMs;
+    return new Promise<InvocationResult>((resolve, reject) => {
+      this.queue.push({ args: [inv.subject, inv.payload, meta], resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.applies < MAX_APPLIES && this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.applies++;
+      void this.runBatch(batch).finally(() => {
+        this.applies--;
+        this.pump();
+      });
+    }
+  }
+
+  /** Runs one batch; settles every member, never throws. */
+  private async runBatch(batch: Queued[]): Promise<void> {
+    let live: Live;
+    try {
+      // The common case takes no extra await: the isolate is alive.
+      live = this.live && !this.live.isolate.isDisposed ? this.live : await this.ensure();
+    } catch (err) {
+      const e = NexError.from(err, "NEX_E_FUNCTION_ERROR");
+      for (const q of batch) q.reject(e);
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
-    const call = live.invoke.apply(undefined, [inv.subject, inv.payload, meta], {
-      timeout: timeoutMs,
+    // No isolated-vm `timeout` here: arming its watchdog on every call costs more than echo.js itself. The host timer
+    // is the one deadline; it throws the isolate away, which stops synchronous loops and never-settling promises alike.
+    const call = live.invoke.apply(undefined, [batch.map((q) => q.args)], {
       arguments: { copy: true },
       result: { copy: true, promise: true },
     });
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec))), timeoutMs + HOST_TIMEOUT_GRACE_MS);
+      timer = setTimeout(() => reject(new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec))), this.spec.timeoutMs);
     });
     try {
-      const r = (await Promise.race([call, expired])) as { body: Uint8Array | string; headers: Record<string, string> };
-      const body = typeof r.body === "string" ? Buffer.from(r.body) : r.body;
-      return Object.keys(r.headers).length > 0 ? { body, headers: r.headers } : { body };
+      const results = (await Promise.race([call, expired])) as BatchResult[];
+      for (const [i, q] of batch.entries()) {
+        const r = results[i];
+        if (!r) q.reject(new NexError("NEX_E_INTERNAL", "the isolate returned no result"));
+        else if ("e" in r) q.reject(this.userError(r.e));
+        else {
+          const body = typeof r.b === "string" ? Buffer.from(r.b) : r.b;
+          q.resolve(Object.keys(r.h).length > 0 ? { body, headers: r.h } : { body });
+        }
+      }
     } catch (err) {
-      throw this.classify(live, err);
+      const e = this.classify(live, err);
+      for (const q of batch) q.reject(e);
     } finally {
       clearTimeout(timer);
       call.catch(() => undefined);
     }
+  }
+
+  /** What the function threw, as a coded error; the stack goes to the workload's stderr log. */
+  private userError(e: { name: string; message: string; stack: string }): NexError {
+    // An uncaught host service failure keeps its own code, so callers can tell it from a bug in the function.
+    if (e.name === "HostServiceError") return new NexError("NEX_E_HOST_SERVICE", e.message);
+    if (e.stack) this.ctx.log(this.spec, "stderr", e.stack);
+    return new NexError("NEX_E_FUNCTION_ERROR", `${e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`);
   }
 
   /** Maps an isolate failure to a coded error, and throws away an isolate that can't be trusted any more. */
@@ -138,19 +204,7 @@ class V8Function implements LoadedFunction {
       this.kill(live);
       return new NexError("NEX_E_FUNCTION_MEMORY", `function ${this.spec.name} exceeded its ${this.spec.memoryLimitMiB} MiB memory limit and was stopped`);
     }
-    if (err instanceof Error && err.name === "HostServiceError") {
-      // An uncaught host service failure keeps its own code, so callers can tell it from a bug in the function.
-      return new NexError("NEX_E_HOST_SERVICE", msg);
-    }
-    if (/Script execution timed out/.test(msg)) {
-      // The isolate's own watchdog stopped the code; the isolate stays usable.
-      return new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec));
-    }
-    const name = err instanceof Error && err.name !== "Error" ? `${err.name}: ` : "";
-    const out = new NexError("NEX_E_FUNCTION_ERROR", `${name}${msg}`);
-    const stack = err instanceof Error ? err.stack : undefined;
-    if (stack) this.ctx.log(this.spec, "stderr", stack);
-    return out;
+    return new NexError("NEX_E_FUNCTION_ERROR", msg);
   }
 
   private kill(live: Live): void {
@@ -161,6 +215,8 @@ class V8Function implements LoadedFunction {
 
   dispose(): void {
     this.disposed = true;
+    const stopped = new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
+    for (const q of this.queue.splice(0)) q.reject(stopped);
     if (this.live) this.kill(this.live);
   }
 }

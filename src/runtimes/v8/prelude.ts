@@ -58,8 +58,10 @@ export const PRELUDE = String.raw`
 `;
 
 /**
- * The invocation wrapper, installed after the user's function is known (as `__nexUser`).
- * It awaits promises and encodes the reply: bytes and strings as they are, anything else as JSON.
+ * The invocation wrapper, installed after the user's function is known (as `__nexUser`). It takes a batch of
+ * invocations (`[subject, payload, meta][]`), runs them concurrently, and answers each with `{b, h}` (body and reply
+ * headers) or `{e}` (what was thrown), so one failure never fails its batch-mates. Bodies are encoded here: bytes and
+ * strings as they are, anything else as JSON.
  */
 export function invokerSource(name: string, namespace: string): string {
   return String.raw`
@@ -69,7 +71,7 @@ export function invokerSource(name: string, namespace: string): string {
   const hooks = globalThis.__nexHooks || { enter() {}, leave() {} };
   delete globalThis.__nexHooks;
   const name = ${JSON.stringify(name)}, namespace = ${JSON.stringify(namespace)};
-  return async function __nexInvoke(subject, payload, meta) {
+  const one = async (subject, payload, meta) => {
     const replyHeaders = {};
     const ctx = Object.freeze({
       subject, name, namespace,
@@ -96,7 +98,15 @@ export function invokerSource(name: string, namespace: string): string {
       body = JSON.stringify(r, (k, v) => (typeof v === "bigint" ? v.toString() : v));
       if (body === undefined) body = "";
     }
-    return { body, headers: replyHeaders };
+    return { b: body, h: replyHeaders };
+  };
+  const thrown = (x) => {
+    if (x instanceof Error) return { name: String(x.name), message: String(x.message), stack: String(x.stack || "") };
+    return { name: "Error", message: typeof x === "string" ? x : (() => { try { return JSON.stringify(x); } catch { return String(x); } })(), stack: "" };
+  };
+  return async function __nexInvokeMany(list) {
+    const settled = await Promise.allSettled(list.map((a) => one(a[0], a[1], a[2])));
+    return settled.map((s) => (s.status === "fulfilled" ? s.value : { e: thrown(s.reason) }));
   };
 })()
 `;

@@ -10,31 +10,13 @@ import type { WorkloadSpec } from "../../src/contract/index.js";
 import type { LoadedFunction } from "../../src/runner/engine.js";
 import { createV8Engine } from "../../src/runtimes/v8/engine.js";
 import { textTable } from "../lib/stats.js";
+import { CONCURRENCY, concurrent, sequential, type Call } from "./timing.js";
 
 const CALLS = Number(process.argv[2] ?? 20_000);
-const CONCURRENCY = 50;
 const payload = new TextEncoder().encode("hello nex!");
 const ECHO = readFileSync(new URL("../../examples/js/echo.js", import.meta.url), "utf8");
 const ECHO_QUIET = `(subject, payload) => ({ triggered_on: subject, payload: String.fromCharCode(...payload) });`;
 
-type Call = () => Promise<unknown>;
-
-async function sequential(call: Call, n: number): Promise<number> {
-  for (let i = 0; i < Math.min(1_000, n); i++) await call();
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) await call();
-  return ((performance.now() - t0) * 1000) / n;
-}
-
-async function concurrent(call: Call, n: number): Promise<number> {
-  let left = n;
-  const t0 = performance.now();
-  const loop = async (): Promise<void> => {
-    while (left-- > 0) await call();
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, loop));
-  return n / ((performance.now() - t0) / 1000);
-}
 
 /** Bare isolated-vm: one context, a sync or async wrapper, the same copy options as the engine. */
 async function bare(asyncWrapper: boolean, promise: boolean): Promise<Call> {

@@ -4,29 +4,11 @@
  */
 import ivm from "isolated-vm";
 import { textTable } from "../lib/stats.js";
+import { CONCURRENCY, concurrent, sequential, type Call } from "./timing.js";
 
 const CALLS = Number(process.argv[2] ?? 20_000);
-const CONCURRENCY = 50;
 const payload = new TextEncoder().encode("hello nex!");
 
-type Call = () => Promise<unknown>;
-
-async function sequential(call: Call, n: number): Promise<number> {
-  for (let i = 0; i < Math.min(1_000, n); i++) await call();
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) await call();
-  return ((performance.now() - t0) * 1000) / n;
-}
-
-async function concurrent(call: Call, n: number): Promise<number> {
-  let left = n;
-  const t0 = performance.now();
-  const loop = async (): Promise<void> => {
-    while (left-- > 0) await call();
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, loop));
-  return n / ((performance.now() - t0) / 1000);
-}
 
 /** The talk's echo.js. */
 const USER = `const user = (s, p) => { console.log(s); return { triggered_on: s, payload: String.fromCharCode(...p) }; };`;

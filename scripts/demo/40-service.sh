@@ -7,4 +7,5 @@ run nex devrun "$DEMO_DIR/echo" --name echo-svc
 for _ in $(seq 1 25); do nex req svc.echo ping >/dev/null 2>&1 && break; sleep 0.2; done
 say "call it"
 run nex req svc.echo 'can you repeat?'
-run nex ls
+say "it is a NATS micro service, so \$SRV discovery finds it"
+run nex req '$SRV.PING.EchoService' ''

@@ -32,7 +32,7 @@ export function logsCommand(): Command {
         try {
           for await (const l of readLogs(nc, g.namespace!, { name, id: f.id, follow: f.follow, sinceMs: parseDuration(f.since), signal: ac.signal })) {
             if (g.json) printJson(l);
-            else process.stdout.write(`${hhmmss(l.time)} ${l.name}[${l.id.slice(0, 6)}] ${l.stream === "stderr" ? "ERR " : ""}${l.line}\n`);
+            else process.stdout.write(`${hhmmss(l.time)} ${l.name}[${l.id.slice(-6)}] ${l.stream === "stderr" ? "ERR " : ""}${l.line}\n`);
           }
         } finally {
           await nc.close().catch(() => undefined);

@@ -13,7 +13,7 @@ export function printWorkloads(list: WorkloadSummary[]): void {
     ["NAME", "ID", "TYPE", "STATE", "NODE", "TRIGGERS", "CALLS", "FAILED", "RESTARTS", "EXIT", "LAST ERROR"],
     list.map((w) => [
       w.name,
-      short(w.id, 12),
+      w.id,
       w.type,
       w.state,
       short(w.nodeId, 12),

@@ -9,6 +9,7 @@ import type { WorkloadSpec } from "../../contract/index.js";
 import { HTTP_METHODS, HostServices, type HttpMethod } from "../../hostservices/index.js";
 import type { EngineContext } from "../../runner/engine.js";
 import { API_SOURCE } from "./api-source.js";
+import { compileRuntimeScript } from "./compile.js";
 import { URL_SOURCE } from "./url-source.js";
 import { WEB_SOURCE } from "./web-source.js";
 
@@ -136,11 +137,11 @@ export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Con
     "__nexHost",
     new ivm.Reference(async (op: string, args: unknown[]) => out(await dispatch(b.services, b.spec, op, Array.isArray(args) ? args : []))),
   );
-  fire = (await (await isolate.compileScript(WEB_SOURCE, { filename: "nex:web" })).run(context, { reference: true })) as ivm.Reference<
+  fire = (await (await compileRuntimeScript(isolate, WEB_SOURCE, "nex:web")).run(context, { reference: true })) as ivm.Reference<
     (id: number) => void
   >;
-  await (await isolate.compileScript(URL_SOURCE, { filename: "nex:url" })).run(context);
-  await (await isolate.compileScript(API_SOURCE, { filename: "nex:api" })).run(context);
+  await (await compileRuntimeScript(isolate, URL_SOURCE, "nex:url")).run(context);
+  await (await compileRuntimeScript(isolate, API_SOURCE, "nex:api")).run(context);
   return {
     release: () => {
       for (const t of timers.values()) clearTimeout(t);

@@ -7,6 +7,7 @@ import ivm from "isolated-vm";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction } from "../../runner/engine.js";
 import { PRELUDE, invokerSource } from "./prelude.js";
+import { compileRuntimeScript } from "./compile.js";
 import { toScriptSource } from "./source.js";
 import { installHostBindings, type HostBindings, type InstalledBindings } from "./bindings.js";
 
@@ -62,7 +63,7 @@ class V8Function implements LoadedFunction {
       await g.set("__nexLog", new ivm.Callback((stream: string, line: string) => {
         this.ctx.log(this.spec, stream === "stderr" ? "stderr" : "stdout", String(line));
       }, { ignored: true }));
-      await (await isolate.compileScript(PRELUDE, { filename: "nex:prelude" })).run(context);
+      await (await compileRuntimeScript(isolate, PRELUDE, "nex:prelude")).run(context);
       installed = await installHostBindings(isolate, context, this.bindings);
       const script = await isolate.compileScript(this.source, { filename: `${this.spec.name}.js` }).catch((err: Error) => {
         throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${err.message}`);

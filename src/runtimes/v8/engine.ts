@@ -32,7 +32,10 @@ type BatchResult = { b: Uint8Array | string; h: Record<string, string> } | { e: 
 interface Live {
   isolate: ivm.Isolate;
   context: ivm.Context;
-  invoke: ivm.Reference<(list: unknown[]) => Promise<unknown>>;
+  /** Runs one invocation (a lone request takes this shorter path). */
+  single: ivm.Reference<(subject: string, payload: Uint8Array, meta: unknown) => Promise<unknown>>;
+  /** Runs a batch of invocations. */
+  many: ivm.Reference<(list: unknown[]) => Promise<unknown>>;
   installed: InstalledBindings;
   /** Set when a timeout threw this isolate away, so invocations it took down with it are not reported as memory kills. */
   timedOut?: boolean;
@@ -84,10 +87,13 @@ class V8Function implements LoadedFunction {
         );
       }
       await g.set("__nexUser", user.derefInto());
-      const invoke = (await (await isolate.compileScript(invokerSource(this.spec.name, this.spec.namespace))).run(context, {
+      const pair = (await (await isolate.compileScript(invokerSource(this.spec.name, this.spec.namespace))).run(context, {
         reference: true,
-      })) as Live["invoke"];
-      return { isolate, context, invoke, installed };
+      })) as ivm.Reference<unknown[]>;
+      const single = (await pair.get(0, { reference: true })) as Live["single"];
+      const many = (await pair.get(1, { reference: true })) as Live["many"];
+      pair.release();
+      return { isolate, context, single, many, installed };
     } catch (err) {
       installed?.release();
       if (!isolate.isDisposed) isolate.dispose();
@@ -152,10 +158,11 @@ class V8Function implements LoadedFunction {
     let timer: NodeJS.Timeout | undefined;
     // No isolated-vm `timeout` here: arming its watchdog on every call costs more than echo.js itself. The host timer
     // is the one deadline; it throws the isolate away, which stops synchronous loops and never-settling promises alike.
-    const call = live.invoke.apply(undefined, [batch.map((q) => q.args)], {
-      arguments: { copy: true },
-      result: { copy: true, promise: true },
-    });
+    const opts = { arguments: { copy: true }, result: { copy: true, promise: true } } as const;
+    const call: Promise<unknown> =
+      batch.length === 1
+        ? live.single.apply(undefined, batch[0]!.args, opts).then((r) => [r])
+        : live.many.apply(undefined, [batch.map((q) => q.args)], opts);
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec))), this.spec.timeoutMs);
     });

@@ -58,9 +58,10 @@ export const PRELUDE = String.raw`
 `;
 
 /**
- * The invocation wrapper, installed after the user's function is known (as `__nexUser`). It takes a batch of
- * invocations (`[subject, payload, meta][]`), runs them concurrently, and answers each with `{b, h}` (body and reply
- * headers) or `{e}` (what was thrown), so one failure never fails its batch-mates. Bodies are encoded here: bytes and
+ * The invocation wrappers, installed after the user's function is known (as `__nexUser`): `[single, many]`.
+ * `single(subject, payload, meta)` runs one invocation; `many([[subject, payload, meta], …])` runs a batch
+ * concurrently. Each invocation is answered with `{b, h}` (body and reply headers) or `{e}` (what was thrown), so one
+ * failure never fails its batch-mates. Bodies are encoded here: bytes and
  * strings as they are, anything else as JSON.
  */
 export function invokerSource(name: string, namespace: string): string {
@@ -104,10 +105,18 @@ export function invokerSource(name: string, namespace: string): string {
     if (x instanceof Error) return { name: String(x.name), message: String(x.message), stack: String(x.stack || "") };
     return { name: "Error", message: typeof x === "string" ? x : (() => { try { return JSON.stringify(x); } catch { return String(x); } })(), stack: "" };
   };
-  return async function __nexInvokeMany(list) {
+  const single = async (subject, payload, meta) => {
+    try {
+      return await one(subject, payload, meta);
+    } catch (x) {
+      return { e: thrown(x) };
+    }
+  };
+  const many = async (list) => {
     const settled = await Promise.allSettled(list.map((a) => one(a[0], a[1], a[2])));
     return settled.map((s) => (s.status === "fulfilled" ? s.value : { e: thrown(s.reason) }));
   };
+  return [single, many];
 })()
 `;
 }

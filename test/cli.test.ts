@@ -76,6 +76,34 @@ describe("cli", () => {
     await collect(node, 10_000);
   });
 
+  test("cli - nex run deploys from http:// and file:// locations, and refuses a wrong sha256", async () => {
+    const { createHash } = await import("node:crypto");
+    const { readFileSync } = await import("node:fs");
+    const { createServer: createHttp } = await import("node:http");
+    const node = env.spawnCli(["node", "up", "--data-dir", join(env.dir, "cli-run")]);
+    await waitForOutput(node, /is up/);
+    const body = readFileSync(ECHO);
+    const sha = createHash("sha256").update(body).digest("hex");
+    const web = createHttp((_req, res) => res.end(body));
+    await new Promise<void>((r) => web.listen(0, "127.0.0.1", () => r()));
+    try {
+      const url = `http://127.0.0.1:${(web.address() as { port: number }).port}/echo.js`;
+      const viaHttp = await env.cli(["run", url, "--name", "webecho", "--trigger-subject", "webecho", "--sha256", sha]);
+      assert.equal(viaHttp.code, 0, viaHttp.stderr);
+      assert.equal((await env.cli(["req", "webecho", "hi"])).stdout, '{"triggered_on":"webecho","payload":"hi"}\n');
+      const viaFile = await env.cli(["run", `file://${ECHO}`, "--name", "fileecho", "--trigger-subject", "fileecho"]);
+      assert.equal(viaFile.code, 0, viaFile.stderr);
+      assert.equal((await env.cli(["req", "fileecho", "yo"])).stdout, '{"triggered_on":"fileecho","payload":"yo"}\n');
+      const wrong = await env.cli(["run", url, "--name", "bad", "--trigger-subject", "bad", "--sha256", "0".repeat(64)]);
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /NEX_E_HASH_MISMATCH/);
+    } finally {
+      web.close();
+      node.kill("SIGTERM");
+      await collect(node, 10_000);
+    }
+  });
+
   test("cli - without a reachable NATS, commands fail with a clear message", async () => {
     const r = await collect(spawnCli(["ls"], { NATS_URL: "nats://127.0.0.1:1" }), 20_000);
     assert.equal(r.code, 1);

@@ -52,6 +52,8 @@ export interface PlacementOptions {
   tags?: Record<string, string>;
   /** Stop same-named workloads on other nodes once the new one is up (the dev loop). Default true. */
   replace?: boolean;
+  /** Bids of an auction already run (e.g. while the artifact uploaded), best first, instead of a new auction. */
+  bids?: Bid[];
 }
 
 /** Deploy result with what placement decided. */
@@ -151,7 +153,7 @@ export class NexClient {
     if (placement.node) {
       nodeId = await this.resolveNode(placement.node);
     } else {
-      const all = await this.auction(req.type, tags);
+      const all = placement.bids ?? (await this.auction(req.type, tags));
       bids = all.length;
       if (all.length === 0) {
         throw new NexError(

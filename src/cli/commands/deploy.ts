@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { Command, Option } from "commander";
-import { NexError, typeFromFileName, type DeployRequest, type WorkloadType } from "../../contract/index.js";
+import { NexError, typeFromFileName, type Bid, type DeployRequest, type WorkloadType } from "../../contract/index.js";
 import type { DeployResult } from "../../client/index.js";
 import { parseTags } from "../../node/tags.js";
 import { prepareArtifact } from "../artifact.js";
@@ -79,15 +79,22 @@ export function nameFromFile(file: string): string {
 async function deployAndReport(cmd: Command, f: DeployFlags, req: DeployRequest, spinner: Spinner, bytes?: Uint8Array, key?: string): Promise<void> {
   const g = globals(cmd);
   const t0 = performance.now();
+  const tags = f.tags.length ? parseTags(f.tags) : undefined;
   const r: DeployResult = await withClient(cmd, async (c) => {
+    let bids: Bid[] | undefined;
     if (bytes && key) {
       spinner.step(`uploading ${key} (${bytes.length} bytes)…`);
-      const up = await c.uploadArtifact(key, bytes);
+      // The auction does not depend on the upload: run both at once.
+      const [up, auction] = await Promise.all([
+        c.uploadArtifact(key, bytes),
+        f.node ? Promise.resolve(undefined) : c.auction(req.type, tags ?? req.tags),
+      ]);
       req.location = up.location;
       req.sha256 = up.sha256;
+      bids = auction;
     }
     spinner.step(f.node ? `deploying to ${f.node}…` : "placing the workload…");
-    return c.deploy(req, { node: f.node, tags: f.tags.length ? parseTags(f.tags) : undefined, replace: f.replace });
+    return c.deploy(req, { node: f.node, tags, replace: f.replace, bids });
   }).finally(() => spinner.stop());
   const totalMs = Math.round(performance.now() - t0);
   if (g.json) return printJson({ ...r, totalMs });

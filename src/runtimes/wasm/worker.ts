@@ -27,7 +27,10 @@ const modules = new Map<string, WasmModule>();
  * so zeroing stays cheap and a one-off big call does not pin its memory. A memory above half the cap is never
  * reused either, so a fresh call never starts near the cap (where a failure would be blamed on memory).
  */
+/** Zeroed memories, one per function, ready for its next call. */
 const spareMemories = new Map<string, WasmMemory>();
+/** The memory the last call used, zeroed once its reply has been posted. */
+let used: { key: string; mem: WasmMemory } | undefined;
 const REUSE_MAX_BYTES = 8 * 1_048_576;
 const enc = new TextEncoder();
 
@@ -99,10 +102,7 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 function takeMemory(req: RunRequest): WasmMemory {
   const spare = spareMemories.get(req.key);
   spareMemories.delete(req.key);
-  if (spare) {
-    new Uint8Array(spare.buffer).fill(0);
-    return spare;
-  }
+  if (spare) return spare;
   return new wasm.Memory({ initial: req.memory.minPages, maximum: req.memory.maxPages });
 }
 
@@ -136,7 +136,7 @@ function run(req: RunRequest): RunResult {
   }
   result.memoryBytes = mem.buffer.byteLength;
   const reusable = result.memoryBytes <= Math.min(REUSE_MAX_BYTES, (req.memory.maxPages * WASM_PAGE_BYTES) / 2);
-  if (reusable && modules.has(req.key)) spareMemories.set(req.key, mem);
+  if (reusable && modules.has(req.key)) used = { key: req.key, mem };
   result.stderrTail = err.tail();
   result.stdout = concat(stdout);
   return result;
@@ -150,5 +150,11 @@ port.on("message", (m: ToWorker) => {
   }
   const r = run(m);
   port.postMessage(r, [r.stdout.buffer as ArrayBuffer]);
+  // Zero the memory for the next call after the reply is on its way, so the caller does not wait for it.
+  if (used) {
+    new Uint8Array(used.mem.buffer).fill(0);
+    if (modules.has(used.key)) spareMemories.set(used.key, used.mem);
+    used = undefined;
+  }
 });
 send({ t: "ready" });

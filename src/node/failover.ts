@@ -34,7 +34,6 @@ const SLACK_MS = 1_500;
 interface Seen {
   at: number;
   intervalMs: number;
-  startedAt: string;
 }
 
 /** What failover needs from its node. */
@@ -127,9 +126,8 @@ export class Failover {
       return;
     }
     const intervalMs = typeof ev.data["heartbeatIntervalMs"] === "number" ? ev.data["heartbeatIntervalMs"] : 10_000;
-    const startedAt = typeof ev.data["startedAt"] === "string" ? ev.data["startedAt"] : "";
     if (ev.data["state"] === "stopped" || ev.data["state"] === "stopping") return;
-    this.seen.set(id, { at: now, intervalMs, startedAt });
+    this.seen.set(id, { at: now, intervalMs });
   }
 
   private onStopped(data: Uint8Array): void {

@@ -1,6 +1,7 @@
 // Lint: typescript-eslint's type-aware rules, chiefly no-floating-promises (a dropped promise in a daemon is a lost error).
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import nex from "./eslint/layers.mjs";
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "examples/**", "bench/results/**", "**/*.js", "**/*.mjs", "**/*.cjs"] },
@@ -8,7 +9,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { nex },
     rules: {
+      "nex/layers": "error",
+      "nex/no-cycle": "error",
       "@typescript-eslint/no-floating-promises": [
         "error",
         { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["test", "describe", "it", "suite", "before", "after", "beforeEach", "afterEach"] }] },

@@ -6,6 +6,7 @@
  */
 import { Kvm } from "@nats-io/kv";
 import type { WorkloadSpec } from "../src/contract/index.js";
+import { NatsHostServices } from "../src/hostservices/nats.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
 import { TestEnv } from "../src/testkit/index.js";
 
@@ -20,13 +21,14 @@ const us = (ms: number): string => `${Math.round(ms * 1000)} µs`.padStart(9);
 
 const env = await TestEnv.start();
 try {
-  const engine = await createV8Engine({ nc: await env.nc(), nodeId: "bench", autoCreateBuckets: true, log: () => undefined });
+  const engine = await createV8Engine({ nodeId: "bench", maxReplyBytes: 1_048_576, batchSize: 128 });
+  const bindings = { services: new NatsHostServices(await env.nc(), { autoCreateBuckets: true }), log: () => undefined };
   const spec = (name: string): WorkloadSpec => ({ id: name, name, namespace: "default", timeoutMs: 5_000, memoryLimitMiB: 64 }) as WorkloadSpec;
   const enc = new TextEncoder();
-  const getFn = await engine.load(spec("get"), enc.encode(`(subject, payload) => this.kv("bench").get("k")`));
-  const noopFn = await engine.load(spec("noop"), enc.encode(`(subject, payload) => null`));
+  const getFn = await engine.load(spec("get"), enc.encode(`(subject, payload) => this.kv("bench").get("k")`), bindings);
+  const noopFn = await engine.load(spec("noop"), enc.encode(`(subject, payload) => null`), bindings);
   // Timed inside the isolate: a batch of gets around Date.now() gives the mean cost of the host call alone.
-  const loopFn = await engine.load(spec("loop"), enc.encode(`(s, p) => { const n = p[0] * 100, t = Date.now(); for (let i = 0; i < n; i++) kv("bench").get("k"); return (Date.now() - t) / n; }`));
+  const loopFn = await engine.load(spec("loop"), enc.encode(`(s, p) => { const n = p[0] * 100, t = Date.now(); for (let i = 0; i < n; i++) kv("bench").get("k"); return (Date.now() - t) / n; }`), bindings);
   const kv = await new Kvm(await env.nc()).create("bench");
   await kv.put("k", enc.encode("a value of some thirty-two bytes"));
   const inv = { subject: "bench", payload: new Uint8Array([10]) };

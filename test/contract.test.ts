@@ -8,7 +8,7 @@ import {
   subjects,
   triggerSubjectProblem,
   typeFromFileName,
-  validateDeploy,
+  decode,
 } from "../src/contract/index.js";
 import { errorsMarkdown } from "../src/contract/errors-doc.js";
 import { REPO_ROOT } from "../src/testkit/index.js";
@@ -33,17 +33,17 @@ test("subjects - trigger subjects under reserved prefixes or with bad wildcards 
   }
 });
 
-test("contract - validateDeploy fills defaults and names the bad field", () => {
-  const spec = validateDeploy({ name: "echo", type: "v8", location: "nats://B/k", triggers: ["echo"] }, "default");
+test("contract - decode.deploy fills defaults and names the bad field", () => {
+  const spec = decode.deploy({ name: "echo", type: "v8", location: "nats://B/k", triggers: ["echo"] }, "default");
   assert.equal(spec.timeoutMs, 5_000);
   assert.equal(spec.memoryLimitMiB, 64);
   assert.equal(spec.lifecycle, "function");
-  const svc = validateDeploy({ name: "svc", type: "native", location: "file:///bin/true" });
+  const svc = decode.deploy({ name: "svc", type: "native", location: "file:///bin/true" });
   assert.equal(svc.lifecycle, "service");
   assert.equal(svc.restart, "on-failure");
-  assert.throws(() => validateDeploy({ name: "svc", type: "native", location: "file:///x", triggers: ["a"] }), /triggers/);
-  assert.throws(() => validateDeploy({ name: "x", type: "v8", location: "file:///x", triggers: ["a"], namespace: "other" }, "default"), /namespace/);
-  assert.throws(() => validateDeploy({ name: "x", type: "lua", location: "file:///x" }), (e: NexError) => e.code === "NEX_E_UNKNOWN_TYPE");
+  assert.throws(() => decode.deploy({ name: "svc", type: "native", location: "file:///x", triggers: ["a"] }), /triggers/);
+  assert.throws(() => decode.deploy({ name: "x", type: "v8", location: "file:///x", triggers: ["a"], namespace: "other" }, "default"), /namespace/);
+  assert.throws(() => decode.deploy({ name: "x", type: "lua", location: "file:///x" }), (e: NexError) => e.code === "NEX_E_UNKNOWN_TYPE");
 });
 
 test("contract - the type is detected from the file extension", () => {

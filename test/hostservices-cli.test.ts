@@ -3,16 +3,16 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NexError } from "../src/contract/index.js";
-import { HostServices } from "../src/hostservices/index.js";
+import { NatsHostServices } from "../src/hostservices/nats.js";
 import { TestEnv } from "../src/testkit/index.js";
 
 void describe("hostservices", () => {
   let env: TestEnv;
-  let hs: HostServices;
+  let hs: NatsHostServices;
 
   before(async () => {
     env = await TestEnv.start();
-    hs = new HostServices(await env.nc(), { autoCreateBuckets: false });
+    hs = new NatsHostServices(await env.nc(), { autoCreateBuckets: false });
   });
   after(async () => env.stop());
 
@@ -58,7 +58,7 @@ void describe("hostservices", () => {
     const nc = await env.nc();
     nc.subscribe("hs.silent", { callback: () => undefined });
     await nc.flush();
-    const quick = new HostServices(nc, { autoCreateBuckets: true, callTimeoutMs: 200 });
+    const quick = new NatsHostServices(nc, { autoCreateBuckets: true, callTimeoutMs: 200 });
     const t0 = Date.now();
     await assert.rejects(quick.request("hs.silent", new Uint8Array(), 200), (err: NexError) => {
       assert.equal(err.code, "NEX_E_HOST_SERVICE");

@@ -4,7 +4,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bundleFunction } from "../src/cli/bundle.js";
 import { NexError, type WorkloadSpec } from "../src/contract/index.js";
-import type { FunctionEngine } from "../src/runner/engine.js";
+import { MemoryHostServices } from "../src/hostservices/index.js";
+import type { FunctionEngine } from "../src/runtimes/engine.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
 import { REPO_ROOT, TestEnv } from "../src/testkit/index.js";
 
@@ -26,7 +27,7 @@ void describe("v8 bundle", () => {
 
   before(async () => {
     env = await TestEnv.start();
-    engine = await createV8Engine({ nc: await env.nc(), nodeId: "n1", autoCreateBuckets: true, log: () => undefined });
+    engine = await createV8Engine({ nodeId: "n1", maxReplyBytes: 1_048_576, batchSize: 128 });
   });
   after(async () => {
     await engine.close();
@@ -36,7 +37,7 @@ void describe("v8 bundle", () => {
   void test("v8 bundle - a TypeScript function that imports an npm library is bundled and runs", async () => {
     const code = await bundleFunction(UPTIME);
     const spec = { id: "u1", name: "uptime", namespace: "default", timeoutMs: 3_000, memoryLimitMiB: 64 } as WorkloadSpec;
-    const fn = await engine.load(spec, code);
+    const fn = await engine.load(spec, code, { services: new MemoryHostServices(), log: () => undefined });
     const since = Date.now() - 2 * 60 * 60 * 1000;
     const r = await fn.invoke({ subject: "uptime", payload: new TextEncoder().encode(JSON.stringify({ since })) });
     const body = JSON.parse(new TextDecoder().decode(r.body)) as { subject: string; up: string; upMs: number; id: string };
@@ -62,7 +63,8 @@ void describe("v8 bundle", () => {
 
   void test("v8 bundle - a module that imports but was not bundled is refused at deploy with a hint", async () => {
     const spec = { id: "raw", name: "raw", namespace: "default", timeoutMs: 1_000, memoryLimitMiB: 64 } as WorkloadSpec;
-    await assert.rejects(engine.load(spec, new TextEncoder().encode('import ms from "ms";\nexport default () => ms(1000);\n')), (err: NexError) => {
+    const code = new TextEncoder().encode('import ms from "ms";\nexport default () => ms(1000);\n');
+    await assert.rejects(engine.load(spec, code, { services: new MemoryHostServices(), log: () => undefined }), (err: NexError) => {
       assert.equal(err.code, "NEX_E_BAD_ARTIFACT");
       assert.match(err.message, /bundle it first/);
       return true;

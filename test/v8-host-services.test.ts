@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { NexClient } from "../src/client/index.js";
 import { NexError } from "../src/contract/index.js";
-import { HostServices } from "../src/hostservices/index.js";
+import { NatsHostServices } from "../src/hostservices/nats.js";
 import { REPO_ROOT, TestEnv, check } from "../src/testkit/index.js";
 import { closedPortUrl, startHttp, type TestHttp } from "./fixtures/js/http.js";
 
@@ -24,14 +24,14 @@ async function invokeError(client: NexClient, subject: string, payload = ""): Pr
 void describe("v8 host services", () => {
   let env: TestEnv;
   let client: NexClient;
-  let hs: HostServices;
+  let hs: NatsHostServices;
   let web: TestHttp;
 
   before(async () => {
     env = await TestEnv.start();
     await env.node();
     client = await env.client();
-    hs = new HostServices(await env.nc(), { autoCreateBuckets: true });
+    hs = new NatsHostServices(await env.nc(), { autoCreateBuckets: true });
     web = await startHttp();
   });
   after(async () => {
@@ -256,7 +256,7 @@ void describe("v8 host services without bucket auto-creation", () => {
       out.existing = new TextDecoder().decode(kv("present_kv").get("k"));
       return out;
     }`, ["nocreate"]);
-    await new HostServices(await env.nc(), { autoCreateBuckets: true }).kvSet("present_kv", "k", new TextEncoder().encode("here"));
+    await new NatsHostServices(await env.nc(), { autoCreateBuckets: true }).kvSet("present_kv", "k", new TextEncoder().encode("here"));
     const r = (await client.invoke("nocreate", "", { timeoutMs: 15_000 })).json<Record<string, unknown>>();
     assert.deepEqual((r["kv"] as string[]).slice(0, 2), ["HostServiceError", "NEX_E_HOST_SERVICE"]);
     assert.match((r["kv"] as string[])[2]!, /bucket "absent_kv" does not exist, and this node does not create buckets/);

@@ -1,9 +1,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { NexError, WorkloadSpec } from "../src/contract/index.js";
-import type { FunctionEngine, LoadedFunction } from "../src/runner/engine.js";
+import { MemoryHostServices } from "../src/hostservices/index.js";
+import type { FunctionEngine, LoadedFunction } from "../src/runtimes/engine.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
-import { TestEnv, check } from "../src/testkit/index.js";
+import { check } from "../src/testkit/index.js";
 
 const URL_CASES: [string, string?][] = [
   ["HTTP://ExAmple.COM:80/a/./b/../c?x=1#frag"],
@@ -42,21 +43,21 @@ function spec(name: string, timeoutMs = 3_000): WorkloadSpec {
   return { id: `${name}-id`, name, namespace: "default", timeoutMs, memoryLimitMiB: 64 } as WorkloadSpec;
 }
 
+// The engine runs with in-memory host services: no nats-server is involved.
 void describe("v8 runtime", () => {
-  let env: TestEnv;
   let engine: FunctionEngine;
   const logs: string[] = [];
+  const services = new MemoryHostServices();
 
   before(async () => {
-    env = await TestEnv.start();
-    engine = await createV8Engine({ nc: await env.nc(), nodeId: "n1", autoCreateBuckets: true, log: (_s, _st, line) => void logs.push(line) });
+    engine = await createV8Engine({ nodeId: "n1", maxReplyBytes: 1_048_576, batchSize: 128 });
   });
   after(async () => {
     await engine.close();
-    await env.stop();
   });
 
-  const load = (name: string, src: string, timeoutMs?: number): Promise<LoadedFunction> => engine.load(spec(name, timeoutMs), new TextEncoder().encode(src));
+  const load = (name: string, src: string, timeoutMs?: number): Promise<LoadedFunction> =>
+    engine.load(spec(name, timeoutMs), new TextEncoder().encode(src), { services, log: (_stream, line) => void logs.push(line) });
   const call = async (fn: LoadedFunction, payload: string | Uint8Array = ""): Promise<unknown> => {
     const r = await fn.invoke({ subject: "t", payload: typeof payload === "string" ? new TextEncoder().encode(payload) : payload });
     return JSON.parse(new TextDecoder().decode(r.body)) as unknown;
@@ -186,10 +187,7 @@ void describe("v8 runtime", () => {
   });
 
   void test("v8 runtime - an invocation taken down by another's timeout is reported as a timeout", async () => {
-    const nc = await env.nc();
-    let started = false;
-    nc.subscribe("rt.started", { callback: () => void (started = true) });
-    await nc.flush();
+    const started = (): boolean => services.published.some((m) => m.subject === "rt.started");
     const fn = await load("sharer", `(s, p) => {
       if (p.length === 0) return "quick";
       messaging.publish("rt.started", "");
@@ -197,7 +195,7 @@ void describe("v8 runtime", () => {
     }`, 400);
     const looping = fn.invoke({ subject: "t", payload: new Uint8Array([1]) });
     looping.catch(() => undefined);
-    await check(() => started);
+    await check(started);
     const queued = fn.invoke({ subject: "t", payload: new Uint8Array() });
     await assert.rejects(looping, (e: NexError) => e.code === "NEX_E_FUNCTION_TIMEOUT");
     await assert.rejects(queued, (e: NexError) => {

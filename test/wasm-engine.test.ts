@@ -4,14 +4,14 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { NatsConnection } from "@nats-io/nats-core";
 import { NexError, type WorkloadSpec } from "../src/contract/index.js";
-import type { FunctionEngine, LoadedFunction } from "../src/runner/engine.js";
+import { MemoryHostServices, hostError } from "../src/hostservices/index.js";
+import type { FunctionEngine, LoadedFunction, WorkloadBindings } from "../src/runtimes/engine.js";
 import { REPO_ROOT } from "../src/testkit/index.js";
 import { createWasmEngine } from "../src/runtimes/wasm/engine.js";
 import { capMemory, WASM_PAGE_BYTES } from "../src/runtimes/wasm/limits.js";
 import { WorkerPool, type PoolJob } from "../src/runtimes/wasm/pool.js";
-import { statusOf } from "../src/runtimes/wasm/hostcalls.js";
+import { hostCall } from "../src/runtimes/wasm/hostcalls.js";
 import { NexStatus, type HostReply, type HostRequest } from "../src/runtimes/wasm/abi.js";
 import { wasm } from "../src/runtimes/wasm/wasm-api.js";
 
@@ -42,12 +42,14 @@ function spec(name: string, extra: Partial<WorkloadSpec> = {}): WorkloadSpec {
   };
 }
 
-/** An engine with no NATS at all: host services are never touched by these modules. */
-async function engine(logs: string[] = []): Promise<FunctionEngine> {
-  return createWasmEngine(
-    { nc: {} as NatsConnection, nodeId: "test", autoCreateBuckets: false, log: (_s, stream, line) => void logs.push(`${stream}:${line}`) },
-    { pool: { size: 2 }, maxReplyBytes: 4 * 1_048_576 },
-  );
+/** An engine with no NATS at all: host services live in memory. */
+async function engine(): Promise<FunctionEngine> {
+  return createWasmEngine({ nodeId: "test", maxReplyBytes: 4 * 1_048_576, batchSize: 1 }, { pool: { size: 2 } });
+}
+
+/** Bindings that keep log lines in `logs`. */
+function bindings(logs: string[] = [], services = new MemoryHostServices({ autoCreateBuckets: false })): WorkloadBindings {
+  return { services, log: (stream, line) => void logs.push(`${stream}:${line}`) };
 }
 
 async function failure(fn: LoadedFunction, subject = "s", payload = ""): Promise<NexError> {
@@ -63,12 +65,12 @@ void describe("wasm engine (no node)", () => {
   const logs: string[] = [];
   let eng: FunctionEngine;
   before(async () => {
-    eng = await engine(logs);
+    eng = await engine();
   });
   after(async () => eng.close());
 
   void test("wasm engine - echo returns exact bytes, including a full 1 MiB payload", async () => {
-    const fn = await eng.load(spec("echo"), ECHO);
+    const fn = await eng.load(spec("echo"), ECHO, bindings(logs));
     const r = await fn.invoke({ subject: "echowasm", payload: enc.encode("hello nex!") });
     assert.equal(Buffer.from(r.body).toString(), "hello nex!echowasm");
     const mib = new Uint8Array(1_048_576).map((_, i) => i % 251);
@@ -77,30 +79,27 @@ void describe("wasm engine (no node)", () => {
   });
 
   void test("wasm engine - a non-ASCII subject reaches argv intact (UTF-8 sizes, not UTF-16)", async () => {
-    const fn = await eng.load(spec("utf8"), ECHO);
+    const fn = await eng.load(spec("utf8"), ECHO, bindings(logs));
     const r = await fn.invoke({ subject: "grüße.ünï", payload: enc.encode(">") });
     assert.equal(Buffer.from(r.body).toString(), ">grüße.ünï");
   });
 
   void test("wasm engine - exit, trap, timeout and memory each map to their code, and the engine recovers", async () => {
-    const exit = await failure(await eng.load(spec("exit"), fixture("exit")));
+    const exit = await failure(await eng.load(spec("exit"), fixture("exit"), bindings(logs)));
     assert.equal(exit.code, "NEX_E_FUNCTION_EXIT");
     assert.match(exit.message, /code 3.*something went wrong/s);
-    assert.equal((await failure(await eng.load(spec("trap"), fixture("trap")))).code, "NEX_E_FUNCTION_EXIT");
-    assert.equal((await failure(await eng.load(spec("loop", { timeoutMs: 200 }), fixture("loop")))).code, "NEX_E_FUNCTION_TIMEOUT");
-    assert.equal((await failure(await eng.load(spec("bomb", { memoryLimitMiB: 16 }), fixture("membomb")))).code, "NEX_E_FUNCTION_MEMORY");
-    const echo = await eng.load(spec("again"), ECHO);
+    assert.equal((await failure(await eng.load(spec("trap"), fixture("trap"), bindings(logs)))).code, "NEX_E_FUNCTION_EXIT");
+    assert.equal((await failure(await eng.load(spec("loop", { timeoutMs: 200 }), fixture("loop"), bindings(logs)))).code, "NEX_E_FUNCTION_TIMEOUT");
+    assert.equal((await failure(await eng.load(spec("bomb", { memoryLimitMiB: 16 }), fixture("membomb"), bindings(logs)))).code, "NEX_E_FUNCTION_MEMORY");
+    const echo = await eng.load(spec("again"), ECHO, bindings(logs));
     assert.equal(Buffer.from((await echo.invoke({ subject: "x", payload: enc.encode("ok ") })).body).toString(), "ok x");
     assert.ok(logs.includes("stderr:something went wrong"), logs.join("\n"));
   });
 
   void test("wasm engine - a reply larger than the limit is refused, not truncated", async () => {
-    const small = await createWasmEngine(
-      { nc: {} as NatsConnection, nodeId: "t", autoCreateBuckets: false, log: () => undefined },
-      { pool: { size: 1 }, maxReplyBytes: 1_000 },
-    );
+    const small = await createWasmEngine({ nodeId: "t", maxReplyBytes: 1_000, batchSize: 1 }, { pool: { size: 1 } });
     try {
-      const fn = await small.load(spec("writes"), fixture("writes"));
+      const fn = await small.load(spec("writes"), fixture("writes"), bindings());
       const err = await failure(fn);
       assert.equal(err.code, "NEX_E_FUNCTION_ERROR");
       assert.match(err.message, /larger than/);
@@ -110,14 +109,14 @@ void describe("wasm engine (no node)", () => {
   });
 
   void test("wasm engine - every call starts from clean memory, even on a reused worker", async () => {
-    const fn = await eng.load(spec("counter"), fixture("counter"));
+    const fn = await eng.load(spec("counter"), fixture("counter"), bindings(logs));
     for (let i = 0; i < 6; i++) {
       assert.equal(Buffer.from((await fn.invoke({ subject: "c", payload: new Uint8Array(0) })).body).toString(), "1 1", `call ${i + 1}`);
     }
   });
 
   void test("wasm engine - a stopped function refuses new invocations", async () => {
-    const fn = await eng.load(spec("gone"), ECHO);
+    const fn = await eng.load(spec("gone"), ECHO, bindings(logs));
     fn.dispose();
     assert.equal((await failure(fn)).code, "NEX_E_NOT_FOUND");
   });
@@ -130,7 +129,7 @@ void describe("wasm engine (no node)", () => {
       [ECHO.subarray(0, 500), /truncated|does not compile/],
     ];
     for (const [bytes, why] of cases) {
-      await assert.rejects(eng.load(spec("bad"), bytes), (e: unknown) => e instanceof NexError && e.code === "NEX_E_BAD_ARTIFACT" && why.test(e.message));
+      await assert.rejects(eng.load(spec("bad"), bytes, bindings(logs)), (e: unknown) => e instanceof NexError && e.code === "NEX_E_BAD_ARTIFACT" && why.test(e.message));
     }
   });
 });
@@ -147,9 +146,9 @@ void describe("wasm examples rebuilt from source", () => {
       execFileSync(RUSTC, ["--target", "wasm32-wasi", "-O", "-C", "lto=yes", "-C", "strip=symbols", "-C", "panic=abort", join(REPO_ROOT, "examples/wasm/echo/src/main.rs"), "-o", rs]);
       const c = join(dir, "info.wasm");
       execFileSync("clang", ["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-s", join(FIXTURES, "info.c"), "-o", c]);
-      const echo = await eng.load(spec("rebuilt"), readFileSync(rs));
+      const echo = await eng.load(spec("rebuilt"), readFileSync(rs), bindings());
       assert.equal(Buffer.from((await echo.invoke({ subject: "echowasm", payload: enc.encode("hello nex!") })).body).toString(), "hello nex!echowasm");
-      const info = await eng.load(spec("info", { env: { GREETING: "hi" } }), readFileSync(c));
+      const info = await eng.load(spec("info", { env: { GREETING: "hi" } }), readFileSync(c), bindings());
       assert.equal(Buffer.from((await info.invoke({ subject: "a.b", payload: new Uint8Array(0) })).body).toString(), "argc=2 argv0=info argv1=a.b GREETING=hi");
     } finally {
       await eng.close();
@@ -204,12 +203,13 @@ void describe("wasm worker pool", () => {
       maxOutputBytes: 1_048_576,
       timeoutMs: 2_000,
       onStderr: () => undefined,
+      hostCall: async () => ({ status: 0, data: new Uint8Array(0) }),
       ...extra,
     };
   }
 
   void test("wasm pool - invocations run in parallel, off the main thread", async () => {
-    const pool = new WorkerPool({ size: 2, hostCall: async () => ({ status: 0, data: new Uint8Array(0) }) });
+    const pool = new WorkerPool({ size: 2 });
     pools.push(pool);
     const loop = await job("loop", { timeoutMs: 600 });
     await pool.whenReady();
@@ -225,7 +225,7 @@ void describe("wasm worker pool", () => {
   });
 
   void test("wasm pool - the memory bomb ends with its memory at or under the cap", async () => {
-    const pool = new WorkerPool({ size: 1, hostCall: async () => ({ status: 0, data: new Uint8Array(0) }) });
+    const pool = new WorkerPool({ size: 1 });
     pools.push(pool);
     const o = await pool.run(await job("membomb"));
     assert.equal(o.kind, "done");
@@ -242,19 +242,20 @@ void describe("wasm worker pool", () => {
       await new Promise((r) => setTimeout(r, 30));
       return { status: 5, data: enc.encode("value") };
     };
-    const pool = new WorkerPool({ size: 1, hostCall });
+    const pool = new WorkerPool({ size: 1 });
     pools.push(pool);
-    const o = await pool.run(await job("hostcalls", { stdin: enc.encode("kv_get\nbucket\nkey") }));
+    const o = await pool.run(await job("hostcalls", { stdin: enc.encode("kv_get\nbucket\nkey"), hostCall }));
     assert.equal(o.kind, "done");
     if (o.kind !== "done") return;
     assert.equal(Buffer.from(o.result.stdout).toString(), "5\nvalue");
-    assert.deepEqual(seen, [{ op: "kv_get", bucket: "bucket", key: "key" }]);
+    assert.deepEqual(seen, [{ op: "kv.get", args: ["bucket", "key"] }]);
   });
 
   void test("wasm pool - a module stuck in a host call is still stopped by its timeout", async () => {
-    const pool = new WorkerPool({ size: 1, hostCall: () => new Promise<HostReply>(() => undefined) });
+    const pool = new WorkerPool({ size: 1 });
     pools.push(pool);
-    const o = await pool.run(await job("hostcalls", { stdin: enc.encode("kv_get\nb\nk"), timeoutMs: 200 }));
+    const stuck = (): Promise<HostReply> => new Promise<HostReply>(() => undefined);
+    const o = await pool.run(await job("hostcalls", { stdin: enc.encode("kv_get\nb\nk"), timeoutMs: 200, hostCall: stuck }));
     assert.equal(o.kind, "timeout");
     const again = await pool.run(await job("info"));
     assert.equal(again.kind, "done");
@@ -262,11 +263,28 @@ void describe("wasm worker pool", () => {
 });
 
 void describe("wasm host-call statuses", () => {
-  void test("wasm abi - host errors map to stable statuses", () => {
-    assert.equal(statusOf("messaging: request to x failed: 503 no responders"), NexStatus.NO_RESPONDERS);
-    assert.equal(statusOf("kv: timed out after 5000 ms"), NexStatus.TIMEOUT);
-    assert.equal(statusOf('kv: invalid bucket name "a b"'), NexStatus.INVALID);
-    assert.equal(statusOf('messaging: subject "$SYS.x" is reserved'), NexStatus.INVALID);
-    assert.equal(statusOf("kv: bucket is not available"), NexStatus.FAILED);
+  void test("wasm abi - host errors map to stable statuses, by reason, with the message as the result", async () => {
+    const failing = (reason: Parameters<typeof hostError>[1]): MemoryHostServices =>
+      Object.assign(new MemoryHostServices(), { kvSet: async () => Promise.reject(hostError("kv", reason, `it is ${reason}`)) });
+    const cases = [
+      ["no_responders", NexStatus.NO_RESPONDERS],
+      ["timeout", NexStatus.TIMEOUT],
+      ["invalid", NexStatus.INVALID],
+      ["denied", NexStatus.DENIED],
+      ["limit", NexStatus.LIMIT],
+      ["not_found", NexStatus.NOT_FOUND],
+      ["failed", NexStatus.FAILED],
+    ] as const;
+    for (const [reason, status] of cases) {
+      const r = await hostCall(failing(reason), { op: "kv.set", args: ["b", "k", enc.encode("v")] });
+      assert.equal(r.status, status, reason);
+      assert.equal(Buffer.from(r.data).toString(), `kv: it is ${reason}`);
+    }
+    const missing = await hostCall(new MemoryHostServices(), { op: "kv.get", args: ["b", "nope"] });
+    assert.equal(missing.status, NexStatus.NOT_FOUND);
+    const badArgs = await hostCall(new MemoryHostServices(), { op: "kv.get", args: ["", 7] });
+    assert.equal(badArgs.status, NexStatus.INVALID);
+    const found = await hostCall(new MemoryHostServices({ responders: { "t.echo": (d) => d } }), { op: "msg.request", args: ["t.echo", enc.encode("hi")] });
+    assert.deepEqual([found.status, Buffer.from(found.data).toString()], [2, "hi"]);
   });
 });

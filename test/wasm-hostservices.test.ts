@@ -89,7 +89,7 @@ void describe("wasm host services", () => {
     assert.equal((await probe("obj_get", "wasm_obj", "missing.txt")).status, "-1");
   });
 
-  void test("wasm host - publish delivers a message; a reserved subject is INVALID", async () => {
+  void test("wasm host - publish delivers a message; a reserved subject is DENIED", async () => {
     const got: string[] = [];
     const sub = nc.subscribe("wasm.published", { callback: (_e, m) => void got.push(m.string()) });
     await nc.flush();
@@ -97,7 +97,7 @@ void describe("wasm host services", () => {
     await check(() => got.includes("ping from wasm"));
     sub.unsubscribe();
     const r = await probe("publish", "$SYS.hack", "x");
-    assert.equal(r.status, "-2");
+    assert.equal(r.status, "-6");
     assert.match(r.result, /reserved/);
   });
 

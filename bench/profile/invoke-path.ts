@@ -5,9 +5,9 @@
  */
 import { readFileSync } from "node:fs";
 import ivm from "isolated-vm";
-import type { NatsConnection } from "@nats-io/nats-core";
 import type { WorkloadSpec } from "../../src/contract/index.js";
-import type { LoadedFunction } from "../../src/runner/engine.js";
+import { MemoryHostServices } from "../../src/hostservices/index.js";
+import type { LoadedFunction } from "../../src/runtimes/engine.js";
 import { createV8Engine } from "../../src/runtimes/v8/engine.js";
 import { textTable } from "../lib/stats.js";
 import { CONCURRENCY, concurrent, sequential, type Call } from "./timing.js";
@@ -29,10 +29,9 @@ async function bare(asyncWrapper: boolean, promise: boolean): Promise<Call> {
 }
 
 async function engineCall(source: string, logs: { n: number }): Promise<{ call: Call; fn: LoadedFunction }> {
-  const nc = { publish: () => void logs.n++, options: {} } as unknown as NatsConnection;
-  const engine = await createV8Engine({ nc, nodeId: "bench", autoCreateBuckets: false, log: () => void logs.n++ });
+  const engine = await createV8Engine({ nodeId: "bench", maxReplyBytes: 1_048_576, batchSize: 128 });
   const spec = { id: "b", name: "echo", namespace: "default", type: "v8", timeoutMs: 5_000, memoryLimitMiB: 64, triggers: ["bench"] } as unknown as WorkloadSpec;
-  const fn = await engine.load(spec, new TextEncoder().encode(source));
+  const fn = await engine.load(spec, new TextEncoder().encode(source), { services: new MemoryHostServices(), log: () => void logs.n++ });
   return { call: () => fn.invoke({ subject: "bench", payload, reply: "_INBOX.x" }), fn };
 }
 

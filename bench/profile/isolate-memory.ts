@@ -5,9 +5,9 @@
  */
 import { readFileSync } from "node:fs";
 import ivm from "isolated-vm";
-import type { NatsConnection } from "@nats-io/nats-core";
 import type { WorkloadSpec } from "../../src/contract/index.js";
-import type { LoadedFunction } from "../../src/runner/engine.js";
+import { MemoryHostServices } from "../../src/hostservices/index.js";
+import type { LoadedFunction } from "../../src/runtimes/engine.js";
 import { createV8Engine } from "../../src/runtimes/v8/engine.js";
 import { fmtMiB, textTable } from "../lib/stats.js";
 
@@ -39,14 +39,13 @@ await perItem(
   },
   (x) => (x as ivm.Isolate).dispose(),
 );
-const nc = { publish: () => undefined, options: {} } as unknown as NatsConnection;
-const engine = await createV8Engine({ nc, nodeId: "bench", autoCreateBuckets: false, log: () => undefined });
+const engine = await createV8Engine({ nodeId: "bench", maxReplyBytes: 1_048_576, batchSize: 128 });
 let n = 0;
 await perItem(
   "echo.js loaded by the v8 engine",
   async () => {
     const spec = { id: `m${n}`, name: `m${n++}`, namespace: "default", type: "v8", timeoutMs: 5_000, memoryLimitMiB: 64, triggers: [] } as unknown as WorkloadSpec;
-    return engine.load(spec, new TextEncoder().encode(ECHO));
+    return engine.load(spec, new TextEncoder().encode(ECHO), { services: new MemoryHostServices(), log: () => undefined });
   },
   (x) => (x as LoadedFunction).dispose(),
 );

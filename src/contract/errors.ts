@@ -67,13 +67,16 @@ export class NexError extends Error {
   readonly code: ErrorCode;
   readonly hint: string;
   readonly status: number;
+  /** A finer, machine-readable reason within the code (e.g. a host service's `not_found`), when there is one. */
+  readonly reason: string | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; hint?: string }) {
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; hint?: string; reason?: string }) {
     const spec = ERRORS[code];
     super(message ?? spec.message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.hint = options?.hint ?? spec.hint;
     this.status = spec.status;
+    this.reason = options?.reason;
   }
 
   /** The JSON body sent on the wire. */
@@ -110,3 +113,10 @@ export const Headers = {
   /** The nex error code of a failed invocation. */
   NexErrorCode: "Nex-Error-Code",
 } as const;
+
+/** Makes a string safe as a header value: control characters (a CR or LF would break the protocol) become spaces; bounded. */
+export function headerValue(s: string, max = 256): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = s.replace(/[\u0000-\u001f\u007f]+/g, " ");
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}

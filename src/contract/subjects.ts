@@ -128,6 +128,33 @@ export const subjects = {
   srv(verb: "PING" | "INFO" | "STATS", name?: string): string {
     return name === undefined ? `$SRV.${verb}` : `$SRV.${verb}.${name}`;
   },
+
+  /** Reads a control subject: `$NEX.SVC.<ns>.control.<VERB>[.<nodeId>]`, or undefined when it is not one. */
+  parseControl(subject: string): { namespace: string; verb: ControlVerb; nodeId?: string } | undefined {
+    const t = subject.split(".");
+    if (t.length < 5 || t.length > 6 || t[0] !== NEX_ROOT || t[1] !== "SVC" || t[3] !== "control") return undefined;
+    const [namespace, verb, nodeId] = [t[2]!, t[4]!, t[5]];
+    if (!isName(namespace) || !Object.prototype.hasOwnProperty.call(ControlVerb, verb)) return undefined;
+    if (nodeId !== undefined && !isName(nodeId)) return undefined;
+    return nodeId === undefined ? { namespace, verb: verb as ControlVerb } : { namespace, verb: verb as ControlVerb, nodeId };
+  },
+
+  /** Reads a log subject: `$NEX.FEED.<ns>.logs.<name>.<id>.<stream>`. */
+  parseLogs(subject: string): { namespace: string; name: string; id: string; stream: LogStream } | undefined {
+    const t = subject.split(".");
+    if (t.length !== 7 || t[0] !== NEX_ROOT || t[1] !== "FEED" || t[3] !== "logs") return undefined;
+    const stream = t[6];
+    if (stream !== "stdout" && stream !== "stderr") return undefined;
+    if (!isName(t[2]) || !isName(t[4]) || !isName(t[5])) return undefined;
+    return { namespace: t[2], name: t[4], id: t[5], stream };
+  },
+
+  /** Reads an event subject: `$NEX.FEED.<ns>.events.<type>`. */
+  parseEvent(subject: string): { namespace: string; type: string } | undefined {
+    const t = subject.split(".");
+    if (t.length !== 5 || t[0] !== NEX_ROOT || t[1] !== "FEED" || t[3] !== "events" || !isName(t[2]) || !isName(t[4])) return undefined;
+    return { namespace: t[2], type: t[4] };
+  },
 };
 
 /** Prefixes a trigger may not live under: the server's, JetStream's, ours, micro discovery and reply inboxes. */
@@ -137,7 +164,8 @@ export const RESERVED_PREFIXES = ["$SYS", "$JS", "$NEX", "$SRV", "$KV", "$O", "_
 export function triggerSubjectProblem(subject: unknown): string | undefined {
   if (typeof subject !== "string" || subject.length === 0) return "a trigger subject must be a non-empty string";
   if (subject.length > 255) return "a trigger subject is at most 255 characters";
-  if (/\s/.test(subject)) return `"${subject}" contains whitespace`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f]/.test(subject)) return `${JSON.stringify(subject)} contains whitespace or control characters`;
   const tokens = subject.split(".");
   if (tokens.some((t) => t.length === 0)) return `"${subject}" has an empty token`;
   for (const [i, t] of tokens.entries()) {

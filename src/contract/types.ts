@@ -1,12 +1,45 @@
 /** Request and reply shapes of the control API. All are JSON on the wire. */
 
-/** The workload types nex-ts runs. */
-export const WorkloadType = { v8: "v8", wasm: "wasm", native: "native" } as const;
+/** What the wire knows about a workload type. Its implementation is picked in `src/runtimes/registry.ts`. */
+export interface WorkloadTypeInfo {
+  /** Functions are invoked through trigger subjects; services run until stopped (or, as jobs, to completion). */
+  readonly kind: "function" | "service";
+  /** File extensions `nex devrun` maps to this type (lowercase, with the dot). */
+  readonly extensions: readonly string[];
+  /** Memory limit when a deploy gives none. */
+  readonly defaultMemoryMiB: number;
+  /** One line for help texts. */
+  readonly description: string;
+}
+
+/**
+ * The workload types nex-ts runs. Adding a type is one line here, one line in `src/runtimes/registry.ts` (the
+ * compiler asks for it) and a folder under `src/runtimes/`.
+ */
+export const WORKLOAD_TYPES = {
+  v8: { kind: "function", extensions: [".js", ".mjs", ".cjs", ".ts", ".mts"], defaultMemoryMiB: 64, description: "JavaScript/TypeScript in a V8 isolate" },
+  wasm: { kind: "function", extensions: [".wasm"], defaultMemoryMiB: 64, description: "a WebAssembly (WASI) module" },
+  native: { kind: "service", extensions: [], defaultMemoryMiB: 256, description: "an executable, sandboxed or not" },
+} as const satisfies Record<string, WorkloadTypeInfo>;
+
 /** One of the workload types. */
-export type WorkloadType = (typeof WorkloadType)[keyof typeof WorkloadType];
+export type WorkloadType = keyof typeof WORKLOAD_TYPES;
+
+/** The type names, in table order. */
+export const WORKLOAD_TYPE_NAMES = Object.keys(WORKLOAD_TYPES) as WorkloadType[];
+
+/** True when `s` names a workload type. */
+export function isWorkloadType(s: unknown): s is WorkloadType {
+  return typeof s === "string" && Object.prototype.hasOwnProperty.call(WORKLOAD_TYPES, s);
+}
 
 /** Types that are invoked through trigger subjects. */
-export const FUNCTION_TYPES: readonly WorkloadType[] = ["v8", "wasm"];
+export const FUNCTION_TYPES: readonly WorkloadType[] = WORKLOAD_TYPE_NAMES.filter((t) => WORKLOAD_TYPES[t].kind === "function");
+
+/** True when workloads of type `t` are functions. */
+export function isFunctionType(t: WorkloadType): boolean {
+  return WORKLOAD_TYPES[t].kind === "function";
+}
 
 /** How a native workload lives: a long-running service or a job that runs to completion. */
 export type Lifecycle = "service" | "job" | "function";
@@ -165,8 +198,8 @@ export interface ListReply {
 
 /** Body of LAMEDUCK. */
 export interface LameduckRequest {
-  /** How long to keep serving running workloads before draining them and stopping the node. */
-  delayMs?: number;
+  /** How long to keep serving running workloads before draining them and stopping the node: ms, or a duration like "30s". */
+  delayMs?: number | string;
 }
 
 /** Reply to LAMEDUCK. */

@@ -9,6 +9,7 @@ import {
   CONTROL_SERVICE_NAME,
   NexError,
   VERSION,
+  headerValue,
   subjects,
   type ControlVerb,
 } from "../contract/index.js";
@@ -63,16 +64,34 @@ export async function startControlService(
   return srv;
 }
 
+/** Longest error message sent back; the body also carries the code and hint. */
+const MAX_ERROR_MESSAGE = 1024;
+
 async function dispatch(msg: ServiceMsg, handler: ControlHandler, broadcast: boolean): Promise<void> {
-  const ns = msg.subject.split(".")[2] ?? "";
+  const parsed = subjects.parseControl(msg.subject);
   try {
-    const out = await handler(ns, msg.data);
+    if (!parsed) throw new NexError("NEX_E_BAD_REQUEST", "not a control subject");
+    const out = await handler(parsed.namespace, msg.data);
     if (out === DECLINE) return;
     msg.respond(JSON.stringify(out ?? {}));
   } catch (err) {
     const e = NexError.from(err);
     // A broadcast that a node can't serve is answered by the nodes that can.
     if (broadcast && e.code === "NEX_E_NODE_NOT_FOUND") return;
-    msg.respondError(e.status, e.message, JSON.stringify(e.toBody()));
+    respondError(msg, e);
+  }
+}
+
+/** Sends a coded error reply that can always be sent: sanitized headers, a bounded body; a failure is swallowed. */
+function respondError(msg: ServiceMsg, e: NexError): void {
+  const message = e.message.length > MAX_ERROR_MESSAGE ? `${e.message.slice(0, MAX_ERROR_MESSAGE)}…` : e.message;
+  try {
+    msg.respondError(e.status, headerValue(message), JSON.stringify({ code: e.code, message, hint: e.hint }));
+  } catch {
+    try {
+      msg.respondError(500, "internal error", JSON.stringify(new NexError("NEX_E_INTERNAL", "the error reply could not be sent").toBody()));
+    } catch {
+      // The connection is gone; the requester's own timeout is all that is left.
+    }
   }
 }

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { StreamConfig } from "@nats-io/jetstream";
 import { ensureStream } from "../nats/streams.js";
-import { FEED_STREAM, cloudEventType, subjects, type EventType, type NexEvent } from "../contract/index.js";
+import { FEED_STREAM, cloudEventType, subjects, type EventData, type EventType, type NexEvent } from "../contract/index.js";
 
 /** Sends a node's events. Publishing never throws: an event lost to a disconnect must not fail the work it reports. */
 export class EventPublisher {
@@ -13,7 +13,7 @@ export class EventPublisher {
   ) {}
 
   /** Publishes one event on `$NEX.FEED.<ns>.events.<type>`. */
-  emit(ns: string, type: EventType, subject: string | undefined, data: Record<string, unknown>): void {
+  emit<T extends EventType>(ns: string, type: T, subject: string | undefined, data: EventData<T>): void {
     const ev: NexEvent = {
       specversion: "1.0",
       id: randomUUID(),

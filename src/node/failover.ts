@@ -18,16 +18,14 @@ import {
   NexError,
   SYSTEM_NAMESPACE,
   subjects,
+  parseEvent,
   type DeployRequest,
-  type NexEvent,
   type WorkloadSpec,
 } from "../contract/index.js";
 import { NexClient, type DeployResult } from "../client/index.js";
 import type { EventPublisher } from "./events.js";
 import type { StateStore } from "./state.js";
 
-/** How many missed heartbeats make a node lost. */
-const MISSED_BEATS = 3;
 /** Slack on top of the missed beats, for scheduling jitter and slow links. */
 const SLACK_MS = 1_500;
 
@@ -43,6 +41,8 @@ export interface FailoverDeps {
   state: StateStore;
   events: EventPublisher;
   heartbeatIntervalMs: number;
+  /** How many missed heartbeats make a node lost. */
+  missedBeats: number;
   /** Only a running node takes part (not one in lame duck or stopping). */
   isRunning(): boolean;
   log(line: string): void;
@@ -112,12 +112,8 @@ export class Failover {
   }
 
   private onBeat(data: Uint8Array): void {
-    let ev: NexEvent;
-    try {
-      ev = JSON.parse(new TextDecoder().decode(data)) as NexEvent;
-    } catch {
-      return;
-    }
+    const ev = parseEvent(data, "node_heartbeat") ?? parseEvent(data, "node_started");
+    if (!ev) return;
     const id = ev.subject;
     if (!id) return;
     const now = Date.now();
@@ -125,18 +121,14 @@ export class Failover {
       this.ownEcho = now;
       return;
     }
-    const intervalMs = typeof ev.data["heartbeatIntervalMs"] === "number" ? ev.data["heartbeatIntervalMs"] : 10_000;
-    if (ev.data["state"] === "stopped" || ev.data["state"] === "stopping") return;
+    const intervalMs = typeof ev.data.heartbeatIntervalMs === "number" ? ev.data.heartbeatIntervalMs : 10_000;
+    if (ev.data.state === "stopped" || ev.data.state === "stopping") return;
     this.seen.set(id, { at: now, intervalMs });
   }
 
   private onStopped(data: Uint8Array): void {
-    try {
-      const ev = JSON.parse(new TextDecoder().decode(data)) as NexEvent;
-      if (ev.subject) this.seen.delete(ev.subject);
-    } catch {
-      // not an event
-    }
+    const ev = parseEvent(data, "node_stopped");
+    if (ev?.subject) this.seen.delete(ev.subject);
   }
 
   /** After a disconnect, every silence is our own fault: start counting again. */
@@ -155,9 +147,9 @@ export class Failover {
     if (this.closed || !this.d.isRunning()) return;
     const now = Date.now();
     // Blindness guard: only judge others while our own heartbeats come back to us.
-    if (now - this.ownEcho > this.d.heartbeatIntervalMs * MISSED_BEATS + SLACK_MS) return;
+    if (now - this.ownEcho > this.d.heartbeatIntervalMs * this.d.missedBeats + SLACK_MS) return;
     for (const [id, s] of this.seen) {
-      if (now - s.at <= s.intervalMs * MISSED_BEATS + SLACK_MS || this.busy.has(id)) continue;
+      if (now - s.at <= s.intervalMs * this.d.missedBeats + SLACK_MS || this.busy.has(id)) continue;
       this.seen.delete(id);
       this.busy.add(id);
       void this.takeOver(id, s).finally(() => this.busy.delete(id));

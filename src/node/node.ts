@@ -16,12 +16,13 @@ import {
   NexError,
   SYSTEM_NAMESPACE,
   VERSION,
+  decode,
   parseBody,
-  optStringMap,
   subjects,
-  validateDeploy,
   type AuctionRequest,
   type Bid,
+  type EventData,
+  type HeartbeatData,
   type EventType,
   type LameduckReply,
   type ListReply,
@@ -29,12 +30,10 @@ import {
   type NodeState,
   type NodeSummary,
   type StopReply,
-  type WorkloadType,
 } from "../contract/index.js";
 import { connectNats } from "../nats/connect.js";
 import type { RuntimeHost } from "../runtimes/runtime.js";
 import { createRuntimes } from "../runtimes/registry.js";
-import { FunctionRuntime } from "../runner/function-runtime.js";
 import { ArtifactStore } from "./artifacts.js";
 import { DECLINE, startControlService, type ControlHandlers } from "./control.js";
 import { EventPublisher, ensureFeedStream } from "./events.js";
@@ -93,6 +92,7 @@ export class NexNode {
         dataDir: opts.dataDir,
         sandbox: opts.sandbox,
         autoCreateBuckets: opts.autoCreateBuckets,
+        tunables: opts.tunables,
         event: (ns, type, wid, data) => events.emit(ns, type, wid, data),
         log: (spec, stream, line) => {
           try {
@@ -115,16 +115,17 @@ export class NexNode {
   }
 
   private async boot(state: StateStore | undefined, log: (line: string) => void): Promise<void> {
-    const v8 = this.runtimes.get("v8");
-    if (this.opts.warmRunners && v8 instanceof FunctionRuntime && this.serves(DEFAULT_NAMESPACE)) {
-      await v8.warm(DEFAULT_NAMESPACE).catch((err: Error) => log(`warning: could not start the JS runner: ${err.message}`));
+    if (this.opts.warmRunners && this.serves(DEFAULT_NAMESPACE)) {
+      for (const [type, rt] of this.runtimes) {
+        await rt.warm?.(DEFAULT_NAMESPACE).catch((err: Error) => log(`warning: could not warm up the ${type} runtime: ${err.message}`));
+      }
     }
     if (state) await this.restore(state, log);
     this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());
     // The node is up once the server has its subscriptions: a request sent right after start must find it.
     await this.nc.flush();
     this.state = "running";
-    const beat = (): Record<string, unknown> => ({ ...this.summary(), heartbeatIntervalMs: this.opts.heartbeatIntervalMs });
+    const beat = (): HeartbeatData => ({ ...this.summary(), heartbeatIntervalMs: this.opts.heartbeatIntervalMs });
     this.emit(SYSTEM_NAMESPACE, "node_started", this.id, beat());
     this.heartbeat = setInterval(() => this.emit(SYSTEM_NAMESPACE, "node_heartbeat", this.id, beat()), this.opts.heartbeatIntervalMs);
     this.heartbeat.unref();
@@ -135,6 +136,7 @@ export class NexNode {
         state,
         events: this.events,
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+        missedBeats: this.opts.missedBeats,
         isRunning: () => this.state === "running",
         log,
       });
@@ -165,7 +167,7 @@ export class NexNode {
     if (!this.serves(ns)) throw new NexError("NEX_E_NODE_NOT_FOUND", `node ${this.id} does not serve namespace ${ns}`);
   }
 
-  private emit(ns: string, type: EventType, subject: string | undefined, data: Record<string, unknown>): void {
+  private emit<T extends EventType>(ns: string, type: T, subject: string | undefined, data: EventData<T>): void {
     this.events.emit(ns, type, subject, data);
   }
 
@@ -189,10 +191,11 @@ export class NexNode {
   private handlers(): ControlHandlers {
     return {
       ping: async (_ns, body) => {
-        const tags = optStringMap(parseBody(body), "tags");
+        const { tags } = decode.ping(parseBody(body));
         return tagsMatch(this.tags, tags) ? this.summary() : DECLINE;
       },
-      info: async (ns) => {
+      info: async (ns, body) => {
+        decode.info(parseBody(body));
         const info: NodeInfo = {
           ...this.summary(),
           namespaces: this.opts.namespaces,
@@ -201,33 +204,27 @@ export class NexNode {
         };
         return info;
       },
-      auction: async (ns, body) => this.bid(ns, parseBody(body) as Partial<AuctionRequest>),
+      auction: async (ns, body) => this.bid(ns, decode.auction(parseBody(body))),
       deploy: async (ns, body) => {
         this.requireNamespace(ns);
-        const spec = validateDeploy(parseBody(body), ns);
+        const spec = decode.deploy(parseBody(body), ns);
         if (this.state !== "running") throw new NexError("NEX_E_LAMEDUCK", `node ${this.id} is ${this.state} and takes no new work`);
         return this.workloads.deploy(spec);
       },
       stop: async (ns, body) => {
         this.requireNamespace(ns);
-        const b = parseBody(body);
-        const id = typeof b["id"] === "string" ? b["id"] : undefined;
-        const name = typeof b["name"] === "string" ? b["name"] : undefined;
-        if (!id && !name) throw new NexError("NEX_E_INVALID_FIELD", "stop needs an id or a name");
-        const reply: StopReply = { stopped: await this.workloads.stop(ns, { id, name }) };
+        const reply: StopReply = { stopped: await this.workloads.stop(ns, decode.stop(parseBody(body))) };
         return reply;
       },
       list: async (ns, body) => {
         if (!this.serves(ns) && ns !== SYSTEM_NAMESPACE) return DECLINE;
-        const b = parseBody(body);
-        const name = typeof b["name"] === "string" ? b["name"] : undefined;
+        const { name } = decode.list(parseBody(body));
         const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
         return reply;
       },
       lameduck: async (_ns, body) => {
-        const b = parseBody(body);
-        const delay = typeof b["delayMs"] === "number" && b["delayMs"] >= 0 ? b["delayMs"] : 0;
-        this.lameduck(delay);
+        const { delayMs } = decode.lameduck(parseBody(body));
+        this.lameduck(delayMs);
         const reply: LameduckReply = { nodeId: this.id, state: this.state };
         return reply;
       },
@@ -235,9 +232,9 @@ export class NexNode {
   }
 
   /** A bid for an auction, or DECLINE when this node can't or shouldn't take the workload. */
-  private bid(ns: string, req: Partial<AuctionRequest>): Bid | typeof DECLINE {
+  private bid(ns: string, req: AuctionRequest): Bid | typeof DECLINE {
     if (this.state !== "running" || !this.serves(ns)) return DECLINE;
-    if (typeof req.type !== "string" || !this.runtimes.has(req.type as WorkloadType)) return DECLINE;
+    if (!this.runtimes.has(req.type)) return DECLINE;
     if (!tagsMatch(this.tags, req.tags)) return DECLINE;
     if (this.workloads.count >= this.opts.maxWorkloads) return DECLINE;
     const s = this.summary();

@@ -2,7 +2,8 @@
 import { execFileSync } from "node:child_process";
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
-import type { WorkloadType } from "../contract/index.js";
+import { NexError, WORKLOAD_TYPE_NAMES, type WorkloadType } from "../contract/index.js";
+import type { RuntimeTunables } from "../runtimes/runtime.js";
 import type { ConnectionConfig } from "../nats/connect.js";
 
 /** What a user may set. Every field has a documented default in NODE_DEFAULTS or below. */
@@ -29,16 +30,33 @@ export interface NodeOptions {
   autoCreateBuckets?: boolean;
   /** Start the default namespace's JS runner at boot so the first deploy is fast; default true. */
   warmRunners?: boolean;
+  /** Override any of the tunables in NODE_DEFAULTS. */
+  tunables?: Partial<RuntimeTunables & { missedBeats: number }>;
 }
 
-/** Defaults for every optional setting. */
+/**
+ * Defaults for every optional setting, and the node's tunables, in one place (docs/design.md lists them).
+ * A tunable is resolved here once and handed to whatever needs it (runtimes, runners, failover).
+ */
 export const NODE_DEFAULTS = {
   heartbeatIntervalMs: 10_000,
   maxWorkloads: 10_000,
   maxArtifactMiB: 128,
   autoCreateBuckets: true,
   warmRunners: true,
-  types: ["v8", "wasm", "native"] as WorkloadType[],
+  types: [...WORKLOAD_TYPE_NAMES] as WorkloadType[],
+  /** Heartbeats a node may miss before others judge it lost. */
+  missedBeats: 3,
+  /** How long one deploy into a runner may take (plus the function's own timeout, for its top-level code). */
+  deployTimeoutMs: 60_000,
+  /** Most invocations of one function waiting at once; more are refused with NEX_E_LIMIT. */
+  maxInFlight: 1_000,
+  /** Most invocations the v8 engine sends into an isolate in one batch. */
+  batchSize: 128,
+  /** Most `function_failed` events one function emits per second; the rest are counted, not sent. */
+  failureEventsPerSecond: 10,
+  /** V8 heap of a runner process itself (isolates and modules have their own limits). */
+  runnerHeapMiB: 256,
 } as const;
 
 /** Fully resolved node settings, units in the names. */
@@ -56,6 +74,8 @@ export interface ResolvedNodeOptions {
   maxArtifactBytes: number;
   autoCreateBuckets: boolean;
   warmRunners: boolean;
+  missedBeats: number;
+  tunables: RuntimeTunables;
 }
 
 /** True when bubblewrap is on PATH. */
@@ -73,8 +93,19 @@ export function defaultDataDir(): string {
   return process.env["NEX_HOME"] ?? join(homedir(), ".nex");
 }
 
-/** Compiles user options into the resolved form. */
+/** A positive integer option, or NEX_E_INVALID_FIELD naming it. */
+export function positiveInt(v: number | undefined, name: string, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < min) throw new NexError("NEX_E_INVALID_FIELD", `${name}: must be an integer of at least ${min}, not ${String(v)}`);
+  return v;
+}
+
+/** Compiles user options into the resolved form; a bad value throws NEX_E_INVALID_FIELD naming the option. */
 export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
+  const t = o.tunables ?? {};
+  for (const type of o.types ?? []) {
+    if (!WORKLOAD_TYPE_NAMES.includes(type)) throw new NexError("NEX_E_UNKNOWN_TYPE", `types: unknown workload type ${JSON.stringify(type)}`);
+  }
   return {
     connection: o.connection,
     name: o.name ?? hostname(),
@@ -84,10 +115,18 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
     dataDir: o.dataDir ?? defaultDataDir(),
     sandbox: o.sandbox ?? bubblewrapAvailable(),
     types: o.types ?? [...NODE_DEFAULTS.types],
-    heartbeatIntervalMs: o.heartbeatIntervalMs ?? NODE_DEFAULTS.heartbeatIntervalMs,
-    maxWorkloads: o.maxWorkloads ?? NODE_DEFAULTS.maxWorkloads,
-    maxArtifactBytes: (o.maxArtifactMiB ?? NODE_DEFAULTS.maxArtifactMiB) * 1024 * 1024,
+    heartbeatIntervalMs: positiveInt(o.heartbeatIntervalMs, "heartbeat", NODE_DEFAULTS.heartbeatIntervalMs, 100),
+    maxWorkloads: positiveInt(o.maxWorkloads, "max-workloads", NODE_DEFAULTS.maxWorkloads),
+    maxArtifactBytes: positiveInt(o.maxArtifactMiB, "max-artifact-mib", NODE_DEFAULTS.maxArtifactMiB) * 1024 * 1024,
     autoCreateBuckets: o.autoCreateBuckets ?? NODE_DEFAULTS.autoCreateBuckets,
     warmRunners: o.warmRunners ?? NODE_DEFAULTS.warmRunners,
+    missedBeats: positiveInt(t.missedBeats, "missedBeats", NODE_DEFAULTS.missedBeats),
+    tunables: {
+      deployTimeoutMs: positiveInt(t.deployTimeoutMs, "deployTimeoutMs", NODE_DEFAULTS.deployTimeoutMs),
+      maxInFlight: positiveInt(t.maxInFlight, "maxInFlight", NODE_DEFAULTS.maxInFlight),
+      batchSize: positiveInt(t.batchSize, "batchSize", NODE_DEFAULTS.batchSize),
+      failureEventsPerSecond: positiveInt(t.failureEventsPerSecond, "failureEventsPerSecond", NODE_DEFAULTS.failureEventsPerSecond, 0),
+      runnerHeapMiB: positiveInt(t.runnerHeapMiB, "runnerHeapMiB", NODE_DEFAULTS.runnerHeapMiB, 32),
+    },
   };
 }

@@ -1,15 +1,20 @@
 /**
  * A runner process: hosts the functions of one namespace for one engine (v8 or wasm), apart from the node's
- * control loop. It owns its NATS connection, so invocations never pass through the node.
- * Started by `supervisor.ts` with `--no-node-snapshot` (isolated-vm needs it on Node 20).
+ * control loop. It owns its NATS connection, so invocations never pass through the node. Each function gets its own
+ * host services (its capabilities) and log sink; the engine never sees the connection.
+ * Started by `src/runtimes/functions/supervisor.ts` with `--no-node-snapshot` (isolated-vm needs it).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { NexError, subjects, type WorkloadSpec } from "../contract/index.js";
+import { NexError, subjects, type LogStream, type WorkloadSpec } from "../contract/index.js";
+import { NatsHostServices, HOST_SERVICE_DEFAULTS } from "../hostservices/nats.js";
 import { connectNats } from "../nats/connect.js";
-import type { FunctionEngine } from "./engine.js";
-import { loadEngine } from "./engines.js";
-import type { FromRunner, RunnerInit, StatsReply, ToRunner } from "./protocol.js";
+import type { FunctionEngine, WorkloadBindings } from "../runtimes/engine.js";
+import type { FromRunner, RunnerInit, StatsReply, ToRunner } from "../runtimes/functions/protocol.js";
+import { loadEngine } from "../runtimes/registry.js";
 import { TriggeredFunction } from "./triggers.js";
+
+/** The reply size used when the server does not say (nats-server's default max_payload). */
+const DEFAULT_MAX_PAYLOAD = 1_048_576;
 
 let nc: NatsConnection | undefined;
 let engine: FunctionEngine | undefined;
@@ -37,9 +42,22 @@ function flushLogs(): void {
   }
 }
 
-function logLine(spec: WorkloadSpec, stream: "stdout" | "stderr", line: string): void {
+function logLine(spec: WorkloadSpec, stream: LogStream, line: string): void {
   pendingLogs.push([subjects.logs(spec.namespace, spec.name, spec.id, stream), line]);
   logFlush ??= setImmediate(flushLogs);
+}
+
+/** What one workload is given: host services bounded by its own timeout, and its log sink. */
+function bindingsFor(conn: NatsConnection, spec: WorkloadSpec, autoCreateBuckets: boolean): WorkloadBindings {
+  return {
+    services: new NatsHostServices(conn, {
+      autoCreateBuckets,
+      callTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.callTimeoutMs, spec.timeoutMs),
+      httpTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.httpTimeoutMs, spec.timeoutMs),
+      maxCallMs: spec.timeoutMs,
+    }),
+    log: (stream, line) => logLine(spec, stream, line),
+  };
 }
 
 async function handle(m: ToRunner): Promise<unknown> {
@@ -47,23 +65,27 @@ async function handle(m: ToRunner): Promise<unknown> {
     case "init": {
       init = m.init;
       nc = await connectNats(init.connection, `nex-runner-${init.kind}-${init.namespace}`, true);
-      engine = await loadEngine(init.kind, { nc, nodeId: init.nodeId, autoCreateBuckets: init.autoCreateBuckets, log: logLine });
+      engine = await loadEngine(init.kind, {
+        nodeId: init.nodeId,
+        maxReplyBytes: nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
+        batchSize: init.tunables.batchSize,
+      });
       return { pid: process.pid };
     }
     case "deploy": {
-      if (!nc || !engine) throw new NexError("NEX_E_RUNNER_UNAVAILABLE", "runner is not initialised");
+      if (!nc || !engine || !init) throw new NexError("NEX_E_RUNNER_UNAVAILABLE", "runner is not initialised");
       const spec = m.spec;
-      const loaded = await engine.load(spec, m.code);
-      const conn = nc;
+      const loaded = await engine.load(spec, m.code, bindingsFor(nc, spec, init.autoCreateBuckets));
       const fn = new TriggeredFunction(
         spec,
         loaded,
-        conn,
+        nc,
+        init.tunables,
         (ns, type, workloadId, data) => send({ t: "event", ns, type, workloadId, data }),
         (stream, line) => logLine(spec, stream, line),
       );
       fn.start();
-      await conn.flush();
+      await nc.flush();
       functions.set(spec.id, fn);
       return { id: spec.id };
     }
@@ -78,6 +100,8 @@ async function handle(m: ToRunner): Promise<unknown> {
       for (const [id, fn] of functions) out[id] = fn.stats;
       return out;
     }
+    case "ping":
+      return { functions: functions.size };
   }
 }
 

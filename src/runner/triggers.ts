@@ -4,18 +4,12 @@
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { Headers, NexError, subjects, type EventType, type WorkloadSpec } from "../contract/index.js";
-import type { WorkloadStats } from "../runtimes/runtime.js";
-import type { LoadedFunction } from "./engine.js";
-
-/** How many invocations of one function may wait at once before new ones are refused. */
-export const MAX_IN_FLIGHT = 1_000;
-
-/** How many failure events one function may emit per second; the rest are counted, not sent. */
-const FAILURE_EVENTS_PER_SECOND = 10;
+import { Headers, NexError, headerValue, subjects, type EventData, type LogStream, type WorkloadSpec } from "../contract/index.js";
+import type { LoadedFunction } from "../runtimes/engine.js";
+import type { RuntimeTunables, WorkloadStats } from "../runtimes/runtime.js";
 
 /** Reports failures to the node. */
-export type EventSink = (ns: string, type: EventType, workloadId: string, data: Record<string, unknown>) => void;
+export type EventSink = (ns: string, type: "function_failed", workloadId: string, data: EventData<"function_failed">) => void;
 
 /** A deployed function: its subscriptions and counters. */
 export class TriggeredFunction {
@@ -28,8 +22,9 @@ export class TriggeredFunction {
     readonly spec: WorkloadSpec,
     private readonly fn: LoadedFunction,
     private readonly nc: NatsConnection,
+    private readonly tunables: Pick<RuntimeTunables, "maxInFlight" | "failureEventsPerSecond">,
     private readonly emit: EventSink,
-    private readonly log: (stream: "stderr", line: string) => void,
+    private readonly log: (stream: LogStream, line: string) => void,
   ) {}
 
   /** Subscribes every trigger subject in the workload's queue group. */
@@ -42,13 +37,13 @@ export class TriggeredFunction {
 
   private onMessage(msg: Msg): void {
     this.stats.invocations++;
-    if (this.inFlight >= MAX_IN_FLIGHT) {
-      this.fail(msg, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${MAX_IN_FLIGHT} invocations waiting`));
+    if (this.inFlight >= this.tunables.maxInFlight) {
+      this.fail(msg, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${this.tunables.maxInFlight} invocations waiting`));
       return;
     }
     this.inFlight++;
     this.fn
-      .invoke({ subject: msg.subject, payload: msg.data, headers: msg.headers, reply: msg.reply })
+      .invoke({ subject: msg.subject, payload: msg.data, headers: msg.headers ? plainHeaders(msg.headers) : undefined, reply: msg.reply })
       .then(
         (res) => {
           if (!msg.reply) return;
@@ -81,7 +76,7 @@ export class TriggeredFunction {
     this.log("stderr", `[${err.code}] ${err.message}`);
     const now = Math.floor(Date.now() / 1000);
     if (this.eventWindow.second !== now) this.eventWindow = { second: now, count: 0 };
-    if (this.eventWindow.count++ < FAILURE_EVENTS_PER_SECOND) {
+    if (this.eventWindow.count++ < this.tunables.failureEventsPerSecond) {
       this.emit(this.spec.namespace, "function_failed", this.spec.id, {
         name: this.spec.name,
         subject: msg.subject,
@@ -106,10 +101,17 @@ export class TriggeredFunction {
 /** Micro-style error headers plus our code, so `nats req` and `nex req` both show what failed. */
 export function errorHeaders(err: NexError): MsgHdrs {
   const h = natsHeaders();
-  h.set(Headers.ServiceError, err.message.replace(/[\r\n]+/g, " ").slice(0, 1024));
+  h.set(Headers.ServiceError, headerValue(err.message, 1024));
   h.set(Headers.ServiceErrorCode, String(err.status));
   h.set(Headers.NexErrorCode, err.code);
   return h;
+}
+
+/** Message headers as the engines take them: name → values. */
+function plainHeaders(h: MsgHdrs): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const k of h.keys()) out[k] = h.values(k);
+  return out;
 }
 
 function toHeaders(h: Record<string, string>): MsgHdrs {

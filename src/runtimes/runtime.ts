@@ -2,7 +2,7 @@
  * The one seam between the node and the things that run workloads. Each workload type implements `Runtime`
  * in its own folder; `registry.ts` is the one place that picks an implementation.
  */
-import type { ErrorBody, EventType, WorkloadSpec, WorkloadState, WorkloadType } from "../contract/index.js";
+import type { EventData, EventType, WorkloadSpec, WorkloadState, WorkloadType } from "../contract/index.js";
 import type { ConnectionConfig } from "../nats/connect.js";
 
 /** A verified artifact as runtimes receive it. */
@@ -23,6 +23,20 @@ export interface WorkloadStats {
   lastError?: string;
 }
 
+/** Tunables the node resolves once (documented with their defaults in NODE_DEFAULTS). */
+export interface RuntimeTunables {
+  /** How long a deploy into a runner may take. */
+  deployTimeoutMs: number;
+  /** Most invocations of one function that may wait at once before new ones are refused. */
+  maxInFlight: number;
+  /** Most invocations the v8 engine sends into an isolate in one batch. */
+  batchSize: number;
+  /** Most `function_failed` events one function may emit per second. */
+  failureEventsPerSecond: number;
+  /** V8 heap limit of a runner process itself (its isolates have their own limits). */
+  runnerHeapMiB: number;
+}
+
 /** What a runtime needs from the node it runs in. */
 export interface RuntimeHost {
   readonly nodeId: string;
@@ -34,8 +48,9 @@ export interface RuntimeHost {
   readonly sandbox: boolean;
   /** Create missing KV / object store buckets on first use by a host service. */
   readonly autoCreateBuckets: boolean;
+  readonly tunables: RuntimeTunables;
   /** Reports a lifecycle event about a workload. */
-  event(ns: string, type: EventType, workloadId: string | undefined, data: Record<string, unknown>): void;
+  event<T extends EventType>(ns: string, type: T, workloadId: string | undefined, data: EventData<T>): void;
   /** Publishes one log line on behalf of a workload. */
   log(spec: WorkloadSpec, stream: "stdout" | "stderr", line: string): void;
 }
@@ -54,11 +69,10 @@ export interface Runtime {
   readonly type: WorkloadType;
   /** Starts a workload. Rejects with a NexError (e.g. NEX_E_BAD_ARTIFACT) when it cannot. */
   deploy(spec: WorkloadSpec, artifact: ArtifactRef): Promise<WorkloadHandle>;
+  /** Optional warm-up for a namespace (e.g. start its runner), so the first deploy there is fast. */
+  warm?(namespace: string): Promise<void>;
   /** Live counters for every workload, when the runtime must ask another process for them. */
   refreshStats?(): Promise<void>;
   /** Stops every workload and frees the runtime. */
   close(): Promise<void>;
 }
-
-/** A function invocation's failure, as runners report it. */
-export type InvocationError = ErrorBody;

@@ -21,6 +21,8 @@
 #define NEX_ERR_NO_RESPONDERS (-3) /* a request found no responders */
 #define NEX_ERR_TIMEOUT (-4)       /* the service did not answer in time */
 #define NEX_ERR_FAILED (-5)        /* any other failure; read the message */
+#define NEX_ERR_DENIED (-6)        /* not allowed for this workload (reserved subject, bucket or host outside its grants) */
+#define NEX_ERR_LIMIT (-7)         /* a size limit was hit */
 
 #define NEX_IMPORT(name) __attribute__((import_module("nex"), import_name(name)))
 

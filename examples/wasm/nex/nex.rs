@@ -16,6 +16,8 @@ pub const NO_RESPONDERS: i32 = -3;
 pub const TIMEOUT: i32 = -4;
 /// Any other failure of the service.
 pub const FAILED: i32 = -5;
+pub const DENIED: i32 = -6;
+pub const LIMIT: i32 = -7;
 
 mod raw {
     #[link(wasm_import_module = "nex")]

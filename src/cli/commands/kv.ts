@@ -2,14 +2,15 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { NexError } from "../../contract/index.js";
-import { HostServices } from "../../hostservices/index.js";
+import type { HostServices } from "../../hostservices/index.js";
+import { NatsHostServices } from "../../hostservices/nats.js";
 import { action, connectCli, globals, printJson } from "../common.js";
 
 /** Runs `fn` with host services on a fresh connection; `create` lets it create a missing bucket. */
 export async function withHostServices<T>(cmd: Command, create: boolean, fn: (hs: HostServices) => Promise<T>): Promise<T> {
   const nc = await connectCli(cmd);
   try {
-    return await fn(new HostServices(nc, { autoCreateBuckets: create, callTimeoutMs: Number(globals(cmd).timeout ?? 10_000) }));
+    return await fn(new NatsHostServices(nc, { autoCreateBuckets: create, callTimeoutMs: Number(globals(cmd).timeout ?? 10_000) }));
   } finally {
     await nc.close().catch(() => undefined);
   }

@@ -112,3 +112,8 @@ export class NativeRuntime implements Runtime {
     this.workloads.clear();
   }
 }
+
+/** The registry's entry point. */
+export function createNativeRuntime(host: RuntimeHost): Runtime {
+  return new NativeRuntime(host);
+}

@@ -14,10 +14,10 @@ export const API_SOURCE = String.raw`
   class HostServiceError extends Error {
     constructor(message) { super(message); this.name = "HostServiceError"; this.code = "NEX_E_HOST_SERVICE"; }
   }
-  const call = (op, args) => {
+  const call = (op, args, text) => {
     let r;
     try {
-      r = host.applySyncPromise(undefined, [op, args], { arguments: { copy: true } });
+      r = host.applySyncPromise(undefined, [op, args, text === true], { arguments: { copy: true } });
     } catch (err) {
       // A fresh error, so no host stack frame reaches the function.
       throw new HostServiceError(String(err && err.message !== undefined ? err.message : err));
@@ -80,7 +80,7 @@ export const API_SOURCE = String.raw`
     if (opts === undefined && isOpts(body)) { opts = body; body = undefined; }
     opts = opts || {};
     // The host decodes the body: faster than decoding it here.
-    return call("http", [method, String(url), body === undefined ? undefined : bytes(body, "http." + method), plainHeaders(opts.headers), num(opts.timeoutMs), true]);
+    return call("http", [method, String(url), plainHeaders(opts.headers), body === undefined ? undefined : bytes(body, "http." + method), num(opts.timeoutMs)], true);
   };
   const http = {};
   for (const m of ["get", "post", "put", "patch", "delete", "head"]) http[m] = (url, body, opts) => httpCall(m, url, body, opts);
@@ -148,7 +148,7 @@ export const API_SOURCE = String.raw`
       const headers = new Headers(init.headers);
       const body = bodyOf(init.body, headers);
       if (body !== undefined && (method === "get" || method === "head")) throw new TypeError("fetch: a " + method.toUpperCase() + " request cannot have a body");
-      const r = call("http", [method, url, body, plainHeaders(headers), num(init.timeoutMs), false]);
+      const r = call("http", [method, url, plainHeaders(headers), body, num(init.timeoutMs)]);
       return Promise.resolve(new Response(r.body, { status: r.status, headers: r.headers, url }));
     } catch (err) {
       const e = err instanceof TypeError ? err : new TypeError("fetch failed: " + err.message);

@@ -6,44 +6,17 @@
 import { randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import type { WorkloadSpec } from "../../contract/index.js";
-import { HTTP_METHODS, HostServices, type HttpMethod } from "../../hostservices/index.js";
-import type { EngineContext } from "../../runner/engine.js";
+import { callHost } from "../../hostservices/index.js";
+import type { WorkloadBindings } from "../engine.js";
 import { API_SOURCE } from "./api-source.js";
 import { compileRuntimeScript } from "./compile.js";
 import { URL_SOURCE } from "./url-source.js";
 import { WEB_SOURCE } from "./web-source.js";
 
-/** Default bound for KV, object store and messaging calls, further capped by the function's own timeout. */
-const CALL_TIMEOUT_MS = 5_000;
-/** Default bound for HTTP calls, further capped by the function's own timeout. */
-const HTTP_TIMEOUT_MS = 10_000;
-
-/** Per-workload host bindings to install in an isolate. */
-export interface HostBindings {
-  readonly spec: WorkloadSpec;
-  readonly services: HostServices;
-}
-
 /** What an installed isolate holds on the host, released when the isolate is thrown away. */
 export interface InstalledBindings {
   /** Cancels the isolate's pending host timers. */
   release(): void;
-}
-
-/** Creates the bindings factory for one runner. */
-export function createHostBindings(ctx: EngineContext): { forWorkload(spec: WorkloadSpec): HostBindings; close(): Promise<void> } {
-  return {
-    forWorkload: (spec) => ({
-      spec,
-      // One per workload, so every call is also bounded by the function's timeout.
-      services: new HostServices(ctx.nc, {
-        autoCreateBuckets: ctx.autoCreateBuckets,
-        callTimeoutMs: Math.min(CALL_TIMEOUT_MS, spec.timeoutMs),
-        httpTimeoutMs: Math.min(HTTP_TIMEOUT_MS, spec.timeoutMs),
-      }),
-    }),
-    close: async () => undefined,
-  };
 }
 
 /** Copies a host value into the isolate; bytes are sliced so a view never drags its whole backing buffer along. */
@@ -53,55 +26,18 @@ function out(v: unknown): unknown {
   return new ivm.ExternalCopy(value).copyInto({ release: true });
 }
 
-function toBytes(v: unknown): Uint8Array {
-  if (typeof v === "string") return Buffer.from(v);
-  if (v instanceof Uint8Array) return v;
-  return new Uint8Array(0);
-}
-
-const s = (v: unknown): string => String(v);
-const n = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
-
-/** Maps one call from the isolate onto HostServices. Arguments were copied out of the isolate, so check their types. */
-async function dispatch(hs: HostServices, spec: WorkloadSpec, op: string, a: unknown[]): Promise<unknown> {
-  const cap = (ms: number | undefined, dflt: number): number => Math.max(1, Math.min(ms ?? dflt, spec.timeoutMs));
-  switch (op) {
-    case "kv.get":
-      return hs.kvGet(s(a[0]), s(a[1]));
-    case "kv.set":
-      return hs.kvSet(s(a[0]), s(a[1]), toBytes(a[2]));
-    case "kv.delete":
-      return hs.kvDelete(s(a[0]), s(a[1]));
-    case "kv.keys":
-      return hs.kvKeys(s(a[0]), a[1] === undefined ? undefined : s(a[1]));
-    case "obj.get":
-      return hs.objGet(s(a[0]), s(a[1]));
-    case "obj.put":
-      return hs.objPut(s(a[0]), s(a[1]), toBytes(a[2]));
-    case "obj.delete":
-      return hs.objDelete(s(a[0]), s(a[1]));
-    case "obj.list":
-      return hs.objList(s(a[0]));
-    case "msg.publish":
-      return hs.publish(s(a[0]), toBytes(a[1]));
-    case "msg.request":
-      return hs.request(s(a[0]), toBytes(a[1]), cap(n(a[2]), CALL_TIMEOUT_MS));
-    case "msg.requestMany":
-      return hs.requestMany(s(a[0]), toBytes(a[1]), cap(n(a[2]), 1_000), n(a[3]) ?? 0);
-    case "http": {
-      const method = s(a[0]) as HttpMethod;
-      if (!HTTP_METHODS.includes(method)) throw new Error(`http: unsupported method "${method}"`);
-      const opts = { headers: (a[3] ?? {}) as Record<string, string>, timeoutMs: cap(n(a[4]), HTTP_TIMEOUT_MS) };
-      const body = a[2] === undefined ? undefined : toBytes(a[2]);
-      return a[5] === true ? hs.http(method, s(a[1]), body, opts) : hs.httpBytes(method, s(a[1]), body, opts);
-    }
-    default:
-      throw new Error(`unknown host call "${op}"`);
+/** Runs one host call from the isolate. `text` asks for an HTTP body as a string (decoded here: faster than in the isolate). */
+async function dispatch(b: WorkloadBindings, op: string, args: unknown, text: unknown): Promise<unknown> {
+  const r = await callHost(b.services, op, Array.isArray(args) ? args : []);
+  if (op === "http" && text === true && r !== null && typeof r === "object" && "body" in r) {
+    const res = r as { status: number; headers: Record<string, string>; body: Uint8Array };
+    return out({ status: res.status, headers: res.headers, response: new TextDecoder().decode(res.body) });
   }
+  return out(r);
 }
 
 /** Installs the runtime and the host service globals into a fresh context (once per isolate, never per call). */
-export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Context, b: HostBindings): Promise<InstalledBindings> {
+export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Context, spec: WorkloadSpec, b: WorkloadBindings): Promise<InstalledBindings> {
   const g = context.global;
   const timers = new Map<number, NodeJS.Timeout>();
   let fire: ivm.Reference<(id: number) => void> | undefined;
@@ -116,7 +52,7 @@ export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Con
             timers.delete(id);
             if (isolate.isDisposed) return;
             // A callback that runs away is stopped by the isolate's watchdog here, or by the invocation's host timer.
-            fire?.apply(undefined, [id], { timeout: b.spec.timeoutMs }).catch(() => undefined);
+            fire?.apply(undefined, [id], { timeout: spec.timeoutMs }).catch(() => undefined);
           }, ms),
         );
       },
@@ -135,7 +71,7 @@ export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Con
   );
   await g.set(
     "__nexHost",
-    new ivm.Reference(async (op: string, args: unknown[]) => out(await dispatch(b.services, b.spec, op, Array.isArray(args) ? args : []))),
+    new ivm.Reference((op: string, args: unknown, text: unknown) => dispatch(b, op, args, text)),
   );
   fire = (await (await compileRuntimeScript(isolate, WEB_SOURCE, "nex:web")).run(context, { reference: true })) as ivm.Reference<
     (id: number) => void

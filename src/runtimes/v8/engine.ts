@@ -5,19 +5,17 @@
  */
 import ivm from "isolated-vm";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction } from "../../runner/engine.js";
+import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction, WorkloadBindings } from "../engine.js";
 import { PRELUDE, invokerSource } from "./prelude.js";
 import { compileRuntimeScript } from "./compile.js";
 import { toScriptSource } from "./source.js";
-import { installHostBindings, type HostBindings, type InstalledBindings } from "./bindings.js";
+import { installHostBindings, type InstalledBindings } from "./bindings.js";
 
 /** Extra time the host allows past `timeoutMs` at load time, before it tears the isolate down (the isolate's own timer fires first). */
 const HOST_TIMEOUT_GRACE_MS = 250;
 
 /** Most calls into one isolate in flight at once; more invocations wait and are batched. */
 const MAX_APPLIES = 4;
-/** Most invocations in one batch. */
-const MAX_BATCH = 128;
 
 /** One invocation waiting for, or in, a batch. */
 interface Queued {
@@ -51,8 +49,8 @@ class V8Function implements LoadedFunction {
   constructor(
     private readonly spec: WorkloadSpec,
     private readonly source: string,
-    private readonly ctx: EngineContext,
-    private readonly bindings: HostBindings,
+    private readonly bindings: WorkloadBindings,
+    private readonly batchSize: number,
   ) {}
 
   /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
@@ -64,10 +62,10 @@ class V8Function implements LoadedFunction {
       const g = context.global;
       await g.set("globalThis", g.derefInto());
       await g.set("__nexLog", new ivm.Callback((stream: string, line: string) => {
-        this.ctx.log(this.spec, stream === "stderr" ? "stderr" : "stdout", String(line));
+        this.bindings.log(stream === "stderr" ? "stderr" : "stdout", String(line));
       }, { ignored: true }));
       await (await compileRuntimeScript(isolate, PRELUDE, "nex:prelude")).run(context);
-      installed = await installHostBindings(isolate, context, this.bindings);
+      installed = await installHostBindings(isolate, context, this.spec, this.bindings);
       const script = await isolate.compileScript(this.source, { filename: `${this.spec.name}.js` }).catch((err: Error) => {
         throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${err.message}`);
       });
@@ -126,7 +124,7 @@ class V8Function implements LoadedFunction {
     if (this.disposed) return Promise.reject(new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`));
     const meta: { reply?: string; headers?: Record<string, string[]> } = {};
     if (inv.reply) meta.reply = inv.reply;
-    if (inv.headers) meta.headers = headersToObject(inv.headers);
+    if (inv.headers) meta.headers = inv.headers;
     return new Promise<InvocationResult>((resolve, reject) => {
       this.queue.push({ args: [inv.subject, inv.payload, meta], resolve, reject });
       this.pump();
@@ -135,7 +133,7 @@ class V8Function implements LoadedFunction {
 
   private pump(): void {
     while (this.applies < MAX_APPLIES && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
+      const batch = this.queue.splice(0, this.batchSize);
       this.applies++;
       void this.runBatch(batch).finally(() => {
         this.applies--;
@@ -190,7 +188,7 @@ class V8Function implements LoadedFunction {
   private userError(e: { name: string; message: string; stack: string }): NexError {
     // An uncaught host service failure keeps its own code, so callers can tell it from a bug in the function.
     if (e.name === "HostServiceError") return new NexError("NEX_E_HOST_SERVICE", e.message);
-    if (e.stack) this.ctx.log(this.spec, "stderr", e.stack);
+    if (e.stack) this.bindings.log("stderr", e.stack);
     return new NexError("NEX_E_FUNCTION_ERROR", `${e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`);
   }
 
@@ -233,21 +231,13 @@ function timeoutMessage(spec: WorkloadSpec): string {
   return `function ${spec.name} ran past its ${spec.timeoutMs} ms timeout and was stopped`;
 }
 
-function headersToObject(h: NonNullable<Invocation["headers"]>): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const k of h.keys()) out[k] = h.values(k);
-  return out;
-}
-
 /** Creates the v8 engine for a runner. */
 export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine> {
-  const { createHostBindings } = await import("./bindings.js");
-  const bindings = createHostBindings(ctx);
   const loaded = new Set<V8Function>();
   return {
-    async load(spec: WorkloadSpec, code: Uint8Array): Promise<LoadedFunction> {
+    async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const source = await toScriptSource(new TextDecoder().decode(code), spec.name);
-      const fn = new V8Function(spec, source, ctx, bindings.forWorkload(spec));
+      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize));
       await fn.init();
       loaded.add(fn);
       return {
@@ -261,7 +251,6 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
     async close() {
       for (const fn of loaded) fn.dispose();
       loaded.clear();
-      await bindings.close();
     },
   };
 }

@@ -3,6 +3,8 @@
  * Numbers here are part of the ABI: never renumber a status, only add new ones.
  */
 
+import type { HostOp } from "../../hostservices/index.js";
+
 /** The import module name a WASM function uses for host services. */
 export const NEX_MODULE = "nex";
 
@@ -20,22 +22,20 @@ export const NexStatus = {
   TIMEOUT: -4,
   /** Any other failure of the service; the pending result holds the message. */
   FAILED: -5,
+  /** The workload may not use this bucket, subject or host. */
+  DENIED: -6,
+  /** A size or rate limit was hit (a response body over the cap, …). */
+  LIMIT: -7,
 } as const;
 
 /** One of the ABI status codes. */
 export type NexStatusCode = (typeof NexStatus)[keyof typeof NexStatus];
 
-/** A host-service call, as the worker sends it to the runner's main thread. */
-export type HostRequest =
-  | { op: "kv_get"; bucket: string; key: string }
-  | { op: "kv_set"; bucket: string; key: string; value: Uint8Array }
-  | { op: "kv_delete"; bucket: string; key: string }
-  | { op: "kv_keys"; bucket: string; filter: string }
-  | { op: "obj_get"; bucket: string; name: string }
-  | { op: "obj_put"; bucket: string; name: string; data: Uint8Array }
-  | { op: "publish"; subject: string; data: Uint8Array }
-  | { op: "request"; subject: string; data: Uint8Array; timeoutMs: number }
-  | { op: "http"; method: string; url: string; headers: Record<string, string>; body: Uint8Array };
+/** A host-service call, as the worker sends it to the runner's main thread: an operation of the shared table. */
+export interface HostRequest {
+  op: HostOp;
+  args: unknown[];
+}
 
 /** The answer to a host-service call: a status, and the bytes of the result (or of the error message). */
 export interface HostReply {

@@ -5,13 +5,12 @@
  *
  * ```ts
  * const engine = await createWasmEngine(ctx);
- * const fn = await engine.load(spec, wasmBytes);
+ * const fn = await engine.load(spec, wasmBytes, { services: new MemoryHostServices(), log: console.log });
  * const { body } = await fn.invoke({ subject: "echowasm", payload: new TextEncoder().encode("hello nex!") });
  * ```
  */
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import { HostServices } from "../../hostservices/index.js";
-import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction } from "../../runner/engine.js";
+import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction, WorkloadBindings } from "../engine.js";
 import { hostCall } from "./hostcalls.js";
 import { capMemory, type MemoryLimits } from "./limits.js";
 import { checkImportsAndExports } from "./validate.js";
@@ -19,12 +18,9 @@ import { WorkerPool, type JobOutcome, type PoolOptions } from "./pool.js";
 import type { RunResult } from "./protocol.js";
 import { wasm, type WasmModule } from "./wasm-api.js";
 
-/** The reply size used when the server does not say (nats-server's default max_payload). */
-const DEFAULT_MAX_REPLY_BYTES = 1_048_576;
-
 /** Engine settings beyond the runner's context (tests use them to size the pool). */
 export interface WasmEngineOptions {
-  pool?: Omit<PoolOptions, "hostCall">;
+  pool?: PoolOptions;
   /** Largest reply a module may write; default: the server's max_payload. */
   maxReplyBytes?: number;
 }
@@ -83,17 +79,14 @@ function memoryError(spec: WorkloadSpec, tail = ""): NexError {
 
 /** Creates the wasm engine for a runner. */
 export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptions = {}): Promise<FunctionEngine> {
-  // Opened on the first host call, so functions that use none never touch JetStream.
-  let hs: HostServices | undefined;
-  const services = (): HostServices => (hs ??= new HostServices(ctx.nc, { autoCreateBuckets: ctx.autoCreateBuckets }));
   let pool: WorkerPool | undefined;
   const keys = new Set<string>();
-  const maxReplyBytes = (): number => opts.maxReplyBytes ?? ctx.nc.info?.max_payload ?? DEFAULT_MAX_REPLY_BYTES;
+  const maxReplyBytes = opts.maxReplyBytes ?? ctx.maxReplyBytes;
   return {
-    async load(spec: WorkloadSpec, code: Uint8Array): Promise<LoadedFunction> {
+    async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const { module: mod, memory } = await compileFunction(spec, code);
       // Workers start with the first function, not with the runner: a runner that never gets wasm costs nothing.
-      pool ??= new WorkerPool({ ...opts.pool, hostCall: (req) => hostCall(services(), req) });
+      pool ??= new WorkerPool({ ...opts.pool });
       const p = pool;
       // Bounded: a worker that cannot start shows up as a failed invocation, not as a deploy that hangs.
       await Promise.race([p.whenReady(1), new Promise((r) => setTimeout(r, 10_000).unref())]);
@@ -111,9 +104,10 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
             args: [spec.name, inv.subject],
             env,
             stdin: inv.payload,
-            maxOutputBytes: maxReplyBytes(),
+            maxOutputBytes: maxReplyBytes,
             timeoutMs: spec.timeoutMs,
-            onStderr: (line) => ctx.log(spec, "stderr", line),
+            onStderr: (line) => bindings.log("stderr", line),
+            hostCall: (req) => hostCall(bindings.services, req),
           });
           return outcomeToResult(spec, outcome);
         },

@@ -1,9 +1,9 @@
 /**
- * The runner side of the `nex` imports: one HostServices call per request, and errors mapped to ABI statuses.
- * The message travels with the status, so a module can log exactly what the service said.
+ * The runner side of the `nex` imports: one call of the shared host-service table per request, with results and
+ * failures encoded as ABI statuses. The message travels with the status, so a module can log exactly what the
+ * service said.
  */
-import type { HostServices, HttpMethod } from "../../hostservices/index.js";
-import { HTTP_METHODS } from "../../hostservices/index.js";
+import { callHost, failureOf, type HostFailure, type HostServices } from "../../hostservices/index.js";
 import { NexStatus, type HostReply, type HostRequest } from "./abi.js";
 
 const enc = new TextEncoder();
@@ -17,48 +17,38 @@ function failed(status: number, message: string): HostReply {
   return { status, data: enc.encode(message) };
 }
 
-/** Maps a HostServices error to the status a module sees. */
-export function statusOf(message: string): number {
-  if (/no responders/i.test(message)) return NexStatus.NO_RESPONDERS;
-  if (/timed? ?out|timeout/i.test(message)) return NexStatus.TIMEOUT;
-  if (/invalid|reserved|unsupported method|only http/i.test(message)) return NexStatus.INVALID;
-  return NexStatus.FAILED;
-}
+const STATUS: Record<HostFailure, number> = {
+  not_found: NexStatus.NOT_FOUND,
+  invalid: NexStatus.INVALID,
+  denied: NexStatus.DENIED,
+  no_responders: NexStatus.NO_RESPONDERS,
+  timeout: NexStatus.TIMEOUT,
+  limit: NexStatus.LIMIT,
+  failed: NexStatus.FAILED,
+};
 
 async function perform(hs: HostServices, req: HostRequest): Promise<HostReply> {
+  const [bucket, key] = req.args as [string, string];
   switch (req.op) {
-    case "kv_get": {
-      const v = await hs.kvGet(req.bucket, req.key);
-      return v === null ? failed(NexStatus.NOT_FOUND, `kv: key "${req.key}" not found in bucket "${req.bucket}"`) : ok(v);
+    case "kv.get": {
+      const v = await callHost(hs, "kv.get", req.args);
+      return v === null ? failed(NexStatus.NOT_FOUND, `kv: key "${key}" not found in bucket "${bucket}"`) : ok(v);
     }
-    case "kv_set":
-      await hs.kvSet(req.bucket, req.key, req.value);
-      return ok();
-    case "kv_delete":
-      await hs.kvDelete(req.bucket, req.key);
-      return ok();
-    case "kv_keys": {
-      const keys = await hs.kvKeys(req.bucket, req.filter === "" ? undefined : req.filter);
-      return ok(enc.encode(keys.join("\n")));
+    case "obj.get": {
+      const v = await callHost(hs, "obj.get", req.args);
+      return v === null ? failed(NexStatus.NOT_FOUND, `objectStore: object "${key}" not found in bucket "${bucket}"`) : ok(v);
     }
-    case "obj_get": {
-      const v = await hs.objGet(req.bucket, req.name);
-      return v === null ? failed(NexStatus.NOT_FOUND, `objectStore: object "${req.name}" not found in bucket "${req.bucket}"`) : ok(v);
-    }
-    case "obj_put":
-      await hs.objPut(req.bucket, req.name, req.data);
-      return ok();
-    case "publish":
-      await hs.publish(req.subject, req.data);
-      return ok();
-    case "request":
-      return ok(await hs.request(req.subject, req.data, req.timeoutMs > 0 ? req.timeoutMs : undefined));
+    case "kv.keys":
+      return ok(enc.encode((await callHost(hs, "kv.keys", req.args)).join("\n")));
+    case "msg.request":
+      return ok(await callHost(hs, "msg.request", req.args));
     case "http": {
-      const method = req.method.toLowerCase();
-      if (!HTTP_METHODS.includes(method as HttpMethod)) return failed(NexStatus.INVALID, `http: unsupported method "${req.method}"`);
-      const r = await hs.httpBytes(method as HttpMethod, req.url, req.body, { headers: req.headers });
+      const r = await callHost(hs, "http", req.args);
       return { ...ok(r.body), httpStatus: r.status };
     }
+    default:
+      await callHost(hs, req.op, req.args);
+      return ok();
   }
 }
 
@@ -67,7 +57,6 @@ export async function hostCall(hs: HostServices, req: HostRequest): Promise<Host
   try {
     return await perform(hs, req);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return failed(statusOf(message), message);
+    return failed(STATUS[failureOf(err)], err instanceof Error ? err.message : String(err));
   }
 }

@@ -53,34 +53,28 @@ export function nexImports(memory: () => WasmMemory, host: SyncHostCall): Record
 
   return {
     kv_get: (bp: number, bl: number, kp: number, kl: number) =>
-      call(() => ({ op: "kv_get", bucket: str(bp, bl, "bucket"), key: str(kp, kl, "key") })),
+      call(() => ({ op: "kv.get", args: [str(bp, bl, "bucket"), str(kp, kl, "key")] })),
     kv_set: (bp: number, bl: number, kp: number, kl: number, vp: number, vl: number) =>
-      call(() => ({ op: "kv_set", bucket: str(bp, bl, "bucket"), key: str(kp, kl, "key"), value: bytes(vp, vl, "value") })),
+      call(() => ({ op: "kv.set", args: [str(bp, bl, "bucket"), str(kp, kl, "key"), bytes(vp, vl, "value")] })),
     kv_delete: (bp: number, bl: number, kp: number, kl: number) =>
-      call(() => ({ op: "kv_delete", bucket: str(bp, bl, "bucket"), key: str(kp, kl, "key") })),
+      call(() => ({ op: "kv.delete", args: [str(bp, bl, "bucket"), str(kp, kl, "key")] })),
     kv_keys: (bp: number, bl: number, fp: number, fl: number) =>
-      call(() => ({ op: "kv_keys", bucket: str(bp, bl, "bucket"), filter: str(fp, fl, "filter") })),
+      call(() => ({ op: "kv.keys", args: [str(bp, bl, "bucket"), str(fp, fl, "filter")] })),
     obj_get: (bp: number, bl: number, np: number, nl: number) =>
-      call(() => ({ op: "obj_get", bucket: str(bp, bl, "bucket"), name: str(np, nl, "name") })),
+      call(() => ({ op: "obj.get", args: [str(bp, bl, "bucket"), str(np, nl, "name")] })),
     obj_put: (bp: number, bl: number, np: number, nl: number, dp: number, dl: number) =>
-      call(() => ({ op: "obj_put", bucket: str(bp, bl, "bucket"), name: str(np, nl, "name"), data: bytes(dp, dl, "data") })),
+      call(() => ({ op: "obj.put", args: [str(bp, bl, "bucket"), str(np, nl, "name"), bytes(dp, dl, "data")] })),
     publish: (sp: number, sl: number, dp: number, dl: number) =>
-      call(() => ({ op: "publish", subject: str(sp, sl, "subject"), data: bytes(dp, dl, "data") })),
+      call(() => ({ op: "msg.publish", args: [str(sp, sl, "subject"), bytes(dp, dl, "data")] })),
     request: (sp: number, sl: number, dp: number, dl: number, timeoutMs: number) =>
-      call(() => ({ op: "request", subject: str(sp, sl, "subject"), data: bytes(dp, dl, "data"), timeoutMs: timeoutMs >>> 0 })),
+      call(() => ({ op: "msg.request", args: [str(sp, sl, "subject"), bytes(dp, dl, "data"), timeoutMs >>> 0 || undefined] })),
     http: (mp: number, ml: number, up: number, ul: number, hp: number, hl: number, bp: number, bl: number, statusPtr: number) => {
       // Check the out-pointer before the call, so a bad pointer never loses a response.
       const sp = statusPtr >>> 0;
       return call(
         () => {
           if (sp + 4 > memory().buffer.byteLength) throw new BadArgument(`status pointer ${sp} is outside the module's memory`);
-          return {
-            op: "http",
-            method: str(mp, ml, "method"),
-            url: str(up, ul, "url"),
-            headers: parseHeaders(str(hp, hl, "headers")),
-            body: bytes(bp, bl, "body"),
-          };
+          return { op: "http", args: [str(mp, ml, "method"), str(up, ul, "url"), parseHeaders(str(hp, hl, "headers")), bytes(bp, bl, "body")] };
         },
         (r) => new DataView(memory().buffer).setUint32(sp, r.httpStatus ?? 0, true),
       );

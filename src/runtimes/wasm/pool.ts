@@ -25,6 +25,8 @@ export interface PoolJob {
   maxOutputBytes: number;
   timeoutMs: number;
   onStderr(line: string): void;
+  /** Performs one of this job's host calls on the main thread. Must not reject. */
+  hostCall(req: HostRequest): Promise<HostReply>;
 }
 
 /** Pool settings. */
@@ -33,8 +35,6 @@ export interface PoolOptions {
   size?: number;
   /** JS heap cap of each worker (stdout and stdin copies live there; wasm memory is capped in the module). */
   workerHeapMiB?: number;
-  /** Performs a host call on the main thread. Must not reject. */
-  hostCall(req: HostRequest): Promise<HostReply>;
 }
 
 /** Default number of workers: the cores, at least 2 and at most 8. */
@@ -181,14 +181,17 @@ export class WorkerPool {
       case "stderr":
         if (slot.active?.seq === m.seq) slot.active.job.onStderr(m.line);
         return;
-      case "host":
-        void this.opts.hostCall(m.req).then((reply) => {
+      case "host": {
+        const job = slot.active?.seq === m.seq ? slot.active.job : undefined;
+        if (!job) return;
+        void job.hostCall(m.req).then((reply) => {
           if (slot.active?.seq !== m.seq || !this.slots.has(slot)) return;
           slot.replies.postMessage({ ...reply, data: own(reply.data) });
           Atomics.store(slot.signal, 0, 1);
           Atomics.notify(slot.signal, 0);
         });
         return;
+      }
       case "done": {
         const a = slot.active;
         if (a?.seq !== m.seq) return;

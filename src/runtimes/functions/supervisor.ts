@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { NexError } from "../contract/index.js";
+import { NexError } from "../../contract/index.js";
 import type { FromRunner, RunnerInit, ToRunner } from "./protocol.js";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -13,12 +13,12 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; time
 /** Distributes ToRunner over its variants, so `Omit` keeps each variant's own fields. */
 type Request = ToRunner extends infer T ? (T extends ToRunner ? Omit<T, "rid"> : never) : never;
 
-/** The runner's entry file, next to this one: `.ts` under tsx (tests), `.js` when built. */
-function runnerEntry(): { file: string; execArgv: string[] } {
+/** The runner's entry file (`src/runner/main`): `.ts` under tsx (tests), `.js` when built. */
+function runnerEntry(heapMiB: number): { file: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url);
   const ts = extname(here) === ".ts";
-  const file = fileURLToPath(new URL(ts ? "./main.ts" : "./main.js", import.meta.url));
-  const execArgv = ["--no-node-snapshot", "--max-old-space-size=256"];
+  const file = fileURLToPath(new URL(ts ? "../../runner/main.ts" : "../../runner/main.js", import.meta.url));
+  const execArgv = ["--no-node-snapshot", `--max-old-space-size=${heapMiB}`];
   if (ts) execArgv.push("--import", "tsx");
   return { file, execArgv };
 }
@@ -45,8 +45,8 @@ export class RunnerProcess extends EventEmitter {
   }
 
   /** Starts a runner and waits until it is connected to NATS. */
-  static async start(init: RunnerInit, onStderr: (line: string) => void): Promise<RunnerProcess> {
-    const { file, execArgv } = runnerEntry();
+  static async start(init: RunnerInit, heapMiB: number, onStderr: (line: string) => void): Promise<RunnerProcess> {
+    const { file, execArgv } = runnerEntry(heapMiB);
     const child = fork(file, [], { execArgv, serialization: "advanced", stdio: ["ignore", "inherit", "pipe", "ipc"] });
     child.stderr?.setEncoding("utf8");
     child.stderr?.on("data", (d: string) => d.split("\n").filter(Boolean).forEach(onStderr));

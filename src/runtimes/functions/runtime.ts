@@ -3,13 +3,12 @@
  * engine, so tenants are apart and a crash costs one runner, never the node. When a runner dies the runtime
  * respawns it (with backoff) and redeploys its functions from memory.
  */
-import type { WorkloadSpec, WorkloadType } from "../contract/index.js";
-import { NexError } from "../contract/index.js";
-import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtimes/runtime.js";
-import type { FromRunner, RunnerKind, StatsReply } from "./protocol.js";
+import type { WorkloadSpec, WorkloadType } from "../../contract/index.js";
+import { NexError } from "../../contract/index.js";
+import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtime.js";
+import type { FromRunner, StatsReply } from "./protocol.js";
 import { RunnerProcess } from "./supervisor.js";
 
-const DEPLOY_TIMEOUT_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
 
 interface Deployed {
@@ -32,7 +31,7 @@ export class FunctionRuntime implements Runtime {
   private closed = false;
 
   constructor(
-    readonly type: WorkloadType & RunnerKind,
+    readonly type: WorkloadType,
     private readonly host: RuntimeHost,
   ) {}
 
@@ -44,7 +43,7 @@ export class FunctionRuntime implements Runtime {
   async deploy(spec: WorkloadSpec, artifact: ArtifactRef): Promise<WorkloadHandle> {
     const slot = this.slot(spec.namespace);
     const proc = await this.ensure(slot);
-    await proc.request({ t: "deploy", spec, code: artifact.bytes }, DEPLOY_TIMEOUT_MS + spec.timeoutMs);
+    await proc.request({ t: "deploy", spec, code: artifact.bytes }, this.host.tunables.deployTimeoutMs + spec.timeoutMs);
     const d: Deployed = { spec, code: artifact.bytes, stats: { state: "running", invocations: 0, failures: 0, restarts: 0 } };
     slot.functions.set(spec.id, d);
     return {
@@ -105,7 +104,9 @@ export class FunctionRuntime implements Runtime {
         namespace: slot.ns,
         connection: this.host.connection,
         autoCreateBuckets: this.host.autoCreateBuckets,
+        tunables: this.host.tunables,
       },
+      this.host.tunables.runnerHeapMiB,
       (line) => process.stderr.write(`[runner ${this.type}/${slot.ns}] ${line}\n`),
     );
     proc.on("event", (m: Extract<FromRunner, { t: "event" }>) => this.host.event(m.ns, m.type, m.workloadId, m.data));
@@ -141,12 +142,13 @@ export class FunctionRuntime implements Runtime {
     try {
       proc = await this.ensure(slot);
     } catch (err) {
-      this.host.event(slot.ns, "workload_failed", undefined, { kind: this.type, reason: (err as Error).message });
+      const e = NexError.from(err, "NEX_E_RUNNER_UNAVAILABLE");
+      this.host.event(slot.ns, "workload_failed", undefined, { type: this.type, code: e.code, message: `the ${this.type} runner could not be restarted: ${e.message}` });
       return;
     }
     for (const d of [...slot.functions.values()]) {
       try {
-        await proc.request({ t: "deploy", spec: d.spec, code: d.code }, DEPLOY_TIMEOUT_MS);
+        await proc.request({ t: "deploy", spec: d.spec, code: d.code }, this.host.tunables.deployTimeoutMs);
         d.stats = { ...d.stats, state: "running" };
       } catch (err) {
         const e = NexError.from(err);

@@ -1,0 +1,313 @@
+/**
+ * Typed decoders for every control API request. Bodies come from the network, so they are decoded strictly: a wrong
+ * type is an error, not a default; an unknown field is an error (a misspelled `delayMs` must not be read as 0); every
+ * string and list is bounded. Each decoder returns the typed request or throws a coded NexError naming the field.
+ * The node's handlers and the client (before it sends) use the same decoders.
+ *
+ * ```ts
+ * const req = decode.lameduck(parseBody(msg.data));   // { delayMs: 30000 } from {"delayMs":"30s"}
+ * ```
+ */
+import { NexError } from "./errors.js";
+import { DEFAULT_NAMESPACE, isName, triggerSubjectProblem } from "./subjects.js";
+import {
+  WORKLOAD_TYPES,
+  WORKLOAD_TYPE_NAMES,
+  isFunctionType,
+  isWorkloadType,
+  type AuctionRequest,
+  type DeployRequest,
+  type Lifecycle,
+  type ListRequest,
+  type PingRequest,
+  type RestartPolicy,
+  type StopRequest,
+  type WorkloadSpec,
+  type WorkloadType,
+} from "./types.js";
+
+/** Defaults and bounds for fields a deploy request may leave out. */
+export const DEPLOY_DEFAULTS = {
+  timeoutMs: 5_000,
+  maxProcesses: 64,
+  maxTimeoutMs: 15 * 60_000,
+  maxMemoryLimitMiB: 65_536,
+} as const;
+
+/** Size bounds on request fields (a body as a whole is also bounded by the server's max_payload). */
+export const FIELD_LIMITS = {
+  /** Largest request body a node reads. */
+  bodyBytes: 1024 * 1024,
+  location: 4096,
+  description: 1024,
+  triggers: 64,
+  argv: 256,
+  argBytes: 4096,
+  envVars: 256,
+  /** All of env's names and values together. */
+  envBytes: 64 * 1024,
+  tags: 32,
+  tagBytes: 256,
+  /** Longest delay `LAMEDUCK` accepts. */
+  maxLameduckMs: 24 * 3_600_000,
+} as const;
+
+const LOCATION = /^(nats:\/\/[A-Za-z0-9_-]+\/[^\s]+|file:\/\/\/[^\s]+|https?:\/\/[^\s]+)$/;
+// Control characters other than tab; they would break headers, logs and terminals on the way back.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function invalid(field: string, why: string): NexError {
+  return new NexError("NEX_E_INVALID_FIELD", `${field}: ${why}`);
+}
+
+/** Quotes an untrusted value for an error message: bounded, control characters escaped. */
+export function quote(v: unknown, max = 80): string {
+  const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return JSON.stringify(cut);
+}
+
+/** Parses a JSON body into an object, or throws NEX_E_BAD_REQUEST. An empty body is `{}`. */
+export function parseBody(data: Uint8Array, maxBytes: number = FIELD_LIMITS.bodyBytes): Record<string, unknown> {
+  if (data.length === 0) return {};
+  if (data.length > maxBytes) throw new NexError("NEX_E_BAD_REQUEST", `request body is ${data.length} bytes; at most ${maxBytes} are read`);
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data));
+  } catch (err) {
+    throw new NexError("NEX_E_BAD_REQUEST", `request body is not UTF-8 JSON: ${quote((err as Error).message)}`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new NexError("NEX_E_BAD_REQUEST", "request body must be a JSON object");
+  return v as Record<string, unknown>;
+}
+
+/** Refuses fields a request does not have. */
+function only(o: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw invalid(quote(k, 40), "is not a field of this request");
+}
+
+function optString(o: Record<string, unknown>, k: string, max: number): string | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") throw invalid(k, "must be a string");
+  if (v.length > max) throw invalid(k, `must be at most ${max} characters`);
+  if (CONTROL.test(v)) throw invalid(k, "must not contain control characters");
+  return v;
+}
+
+function optName(o: Record<string, unknown>, k: string): string | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (!isName(v)) throw invalid(k, "letters, digits, '_' and '-' (at most 64)");
+  return v;
+}
+
+function optInt(o: Record<string, unknown>, k: string, min: number, max: number): number | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw invalid(k, `must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+function optBool(o: Record<string, unknown>, k: string): boolean | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw invalid(k, "must be true or false");
+  return v;
+}
+
+/** A duration: a number of milliseconds, or a string such as "500ms", "30s", "5m", "1h", "1d". */
+export function durationMs(v: unknown, field: string, max: number = Number.MAX_SAFE_INTEGER): number {
+  let ms: number;
+  if (typeof v === "number") {
+    if (!Number.isFinite(v) || v < 0) throw invalid(field, "must be a non-negative number of milliseconds");
+    ms = v;
+  } else if (typeof v === "string") {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+    if (!m) throw invalid(field, `${quote(v)} is not a duration (e.g. 500ms, 30s, 5m, 1h)`);
+    ms = Number(m[1]) * UNITS[m[2] ?? "ms"]!;
+  } else {
+    throw invalid(field, "must be a number of milliseconds or a duration string like \"30s\"");
+  }
+  if (ms > max) throw invalid(field, `must be at most ${max} ms`);
+  return Math.round(ms);
+}
+
+/** Reads an optional string→string map of at most `maxEntries` entries. */
+function optStringMap(o: Record<string, unknown>, k: string, maxEntries: number, maxBytes: number): Record<string, string> | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object" || Array.isArray(v)) throw invalid(k, "must be an object of strings");
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > maxEntries) throw invalid(k, `must have at most ${maxEntries} entries`);
+  let bytes = 0;
+  const out: Record<string, string> = {};
+  for (const [key, val] of entries) {
+    if (typeof val !== "string") throw invalid(`${k}.${quote(key, 40)}`, "must be a string");
+    if (val.includes("\u0000") || key.includes("\u0000")) throw invalid(`${k}.${quote(key, 40)}`, "must not contain NUL");
+    bytes += key.length + val.length;
+    out[key] = val;
+  }
+  if (bytes > maxBytes) throw invalid(k, `must be at most ${maxBytes} bytes in all`);
+  return out;
+}
+
+function optStringArray(o: Record<string, unknown>, k: string, maxItems: number, maxLen: number): string[] | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw invalid(k, "must be an array of strings");
+  if (v.length > maxItems) throw invalid(k, `must have at most ${maxItems} items`);
+  for (const s of v as string[]) {
+    if (s.length > maxLen) throw invalid(k, `items must be at most ${maxLen} characters`);
+    if (s.includes("\u0000")) throw invalid(k, "items must not contain NUL");
+  }
+  return v as string[];
+}
+
+function oneOf<T extends string>(o: Record<string, unknown>, k: string, allowed: readonly T[]): T | undefined {
+  const v = optString(o, k, 64);
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw invalid(k, `must be one of ${allowed.join(", ")}`);
+  return v as T;
+}
+
+/** Tags: names and values are tokens, so they can go into subjects and tables safely. */
+function optTags(o: Record<string, unknown>, k: string): Record<string, string> | undefined {
+  const tags = optStringMap(o, k, FIELD_LIMITS.tags, FIELD_LIMITS.tags * FIELD_LIMITS.tagBytes);
+  if (!tags) return undefined;
+  for (const [key, val] of Object.entries(tags)) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(key)) throw invalid(`${k}.${quote(key, 40)}`, "tag names are letters, digits, '_', '.' and '-'");
+    if (val.length > FIELD_LIMITS.tagBytes || CONTROL.test(val)) throw invalid(`${k}.${key}`, `at most ${FIELD_LIMITS.tagBytes} characters, no control characters`);
+  }
+  return tags;
+}
+
+/** The workload type, or NEX_E_UNKNOWN_TYPE. */
+export function decodeType(v: unknown): WorkloadType {
+  if (v === undefined || v === null) throw invalid("type", `required (${WORKLOAD_TYPE_NAMES.join(", ")})`);
+  if (!isWorkloadType(v)) throw new NexError("NEX_E_UNKNOWN_TYPE", `unknown workload type ${quote(v, 40)}: use ${WORKLOAD_TYPE_NAMES.join(", ")}`);
+  return v;
+}
+
+const DEPLOY_FIELDS = [
+  "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "memoryLimitMiB",
+  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses",
+] as const satisfies readonly (keyof DeployRequest)[];
+
+/** Decodes a DEPLOY body and fills in defaults. The namespace comes from the subject when the body has none. */
+function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<WorkloadSpec, "id" | "createdAt"> {
+  only(body, DEPLOY_FIELDS);
+  const name = body["name"];
+  if (!isName(name)) throw invalid("name", "required; letters, digits, '_' and '-' (at most 64)");
+  const namespace = optName(body, "namespace") ?? subjectNamespace ?? DEFAULT_NAMESPACE;
+  if (subjectNamespace !== undefined && namespace !== subjectNamespace) {
+    throw invalid("namespace", `${quote(namespace)} does not match the subject's namespace ${quote(subjectNamespace)}`);
+  }
+  const type = decodeType(body["type"]);
+  const location = optString(body, "location", FIELD_LIMITS.location);
+  if (location === undefined) throw invalid("location", "required");
+  if (!LOCATION.test(location)) throw new NexError("NEX_E_BAD_LOCATION", `unsupported artifact location ${quote(location)}`);
+  const sha256 = optString(body, "sha256", 64);
+  if (sha256 !== undefined && !SHA256.test(sha256)) throw invalid("sha256", "must be 64 lowercase hex digits");
+  const isFunction = isFunctionType(type);
+  const triggers = optStringArray(body, "triggers", FIELD_LIMITS.triggers, 255) ?? [];
+  for (const t of triggers) {
+    const problem = triggerSubjectProblem(t);
+    if (problem !== undefined) throw new NexError("NEX_E_FORBIDDEN_SUBJECT", problem);
+  }
+  if (!isFunction && triggers.length > 0) throw invalid("triggers", "only functions have trigger subjects");
+  if (isFunction && triggers.length === 0) throw invalid("triggers", "a function needs at least one trigger subject");
+  const lifecycle: Lifecycle = oneOf(body, "lifecycle", ["service", "job", "function"] as const) ?? (isFunction ? "function" : "service");
+  if (isFunction !== (lifecycle === "function")) {
+    throw invalid("lifecycle", isFunction ? "functions have lifecycle function" : "services are a service or a job");
+  }
+  const restart: RestartPolicy = oneOf(body, "restart", ["never", "on-failure", "always"] as const) ?? (lifecycle === "job" ? "never" : "on-failure");
+  const argv = optStringArray(body, "argv", FIELD_LIMITS.argv, FIELD_LIMITS.argBytes) ?? [];
+  const env = optStringMap(body, "env", FIELD_LIMITS.envVars, FIELD_LIMITS.envBytes) ?? {};
+  for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalid(`env.${quote(k, 40)}`, "not a valid variable name");
+  return {
+    name,
+    namespace,
+    type,
+    location,
+    sha256,
+    description: optString(body, "description", FIELD_LIMITS.description),
+    argv,
+    env,
+    triggers,
+    timeoutMs: optInt(body, "timeoutMs", 1, DEPLOY_DEFAULTS.maxTimeoutMs) ?? DEPLOY_DEFAULTS.timeoutMs,
+    memoryLimitMiB: optInt(body, "memoryLimitMiB", 8, DEPLOY_DEFAULTS.maxMemoryLimitMiB) ?? WORKLOAD_TYPES[type].defaultMemoryMiB,
+    lifecycle,
+    restart,
+    tags: optTags(body, "tags") ?? {},
+    noNetwork: optBool(body, "noNetwork") ?? false,
+    maxProcesses: optInt(body, "maxProcesses", 1, 65_536) ?? DEPLOY_DEFAULTS.maxProcesses,
+  };
+}
+
+/** The control API's request decoders, one per verb. */
+export const decode = {
+  deploy,
+
+  /** PING: `{tags?}`. */
+  ping(body: Record<string, unknown>): PingRequest {
+    only(body, ["tags"]);
+    const tags = optTags(body, "tags");
+    return tags ? { tags } : {};
+  },
+
+  /** INFO: `{}`. */
+  info(body: Record<string, unknown>): Record<string, never> {
+    only(body, []);
+    return {};
+  },
+
+  /** AUCTION: `{type, tags?, namespace?}`. */
+  auction(body: Record<string, unknown>): AuctionRequest {
+    only(body, ["type", "tags", "namespace"]);
+    const req: AuctionRequest = { type: decodeType(body["type"]) };
+    const tags = optTags(body, "tags");
+    if (tags) req.tags = tags;
+    const ns = optName(body, "namespace");
+    if (ns) req.namespace = ns;
+    return req;
+  },
+
+  /** STOP: exactly one of `{id}` or `{name}`. */
+  stop(body: Record<string, unknown>): StopRequest {
+    only(body, ["id", "name"]);
+    const id = optName(body, "id");
+    const name = optName(body, "name");
+    if ((id === undefined) === (name === undefined)) throw invalid("id", "stop needs exactly one of id or name");
+    return id !== undefined ? { id } : { name: name! };
+  },
+
+  /** LIST: `{name?}`. */
+  list(body: Record<string, unknown>): ListRequest {
+    only(body, ["name"]);
+    const name = optName(body, "name");
+    return name ? { name } : {};
+  },
+
+  /** LAMEDUCK: `{delayMs?}`, a number of milliseconds or a duration string. */
+  lameduck(body: Record<string, unknown>): { delayMs: number } {
+    only(body, ["delayMs"]);
+    const v = body["delayMs"];
+    return { delayMs: v === undefined || v === null ? 0 : durationMs(v, "delayMs", FIELD_LIMITS.maxLameduckMs) };
+  },
+};
+
+/** Picks the workload type from a file name, as `nex devrun` does when `--type` is absent. */
+export function typeFromFileName(file: string): WorkloadType {
+  const lower = file.toLowerCase();
+  for (const t of WORKLOAD_TYPE_NAMES) {
+    if ((WORKLOAD_TYPES[t].extensions as readonly string[]).some((ext) => lower.endsWith(ext))) return t;
+  }
+  return "native";
+}
+
+/** Re-exported so callers of the contract need one import. */
+export type { DeployRequest };

@@ -1,0 +1,54 @@
+/**
+ * The seam a runner process drives: a function engine turns an artifact into a callable function.
+ * `v8` and `wasm` implement it in their folders. An engine never sees a NATS connection: each workload it loads
+ * comes with its own bindings (host services already scoped to that workload, and a log sink).
+ */
+import type { LogStream, WorkloadSpec } from "../contract/index.js";
+import type { HostServices } from "../hostservices/index.js";
+
+/** One message that triggered a function. Headers are plain (name → values), so engines need no NATS types. */
+export interface Invocation {
+  subject: string;
+  payload: Uint8Array;
+  headers?: Record<string, string[]>;
+  reply?: string;
+}
+
+/** What a function answers. */
+export interface InvocationResult {
+  body: Uint8Array;
+  headers?: Record<string, string>;
+}
+
+/** A loaded function, ready to be invoked many times. */
+export interface LoadedFunction {
+  /** Runs the function once; rejects with a NexError (NEX_E_FUNCTION_*) on failure. */
+  invoke(inv: Invocation): Promise<InvocationResult>;
+  /** Frees everything the function holds. */
+  dispose(): void;
+}
+
+/** What one workload is given: its host services (its capabilities) and where its log lines go. */
+export interface WorkloadBindings {
+  readonly services: HostServices;
+  log(stream: LogStream, line: string): void;
+}
+
+/** What an engine gets from its runner once, at start. */
+export interface EngineContext {
+  readonly nodeId: string;
+  /** Largest reply a function may produce (the server's max_payload). */
+  readonly maxReplyBytes: number;
+  /** Most invocations sent into one isolate or module in one go (engines that batch use it). */
+  readonly batchSize: number;
+}
+
+/** Compiles artifacts into loaded functions. */
+export interface FunctionEngine {
+  /** Compiles once; rejects with NEX_E_BAD_ARTIFACT when the artifact is not a valid function. */
+  load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction>;
+  close(): Promise<void>;
+}
+
+/** Builds an engine for a runner. */
+export type EngineFactory = (ctx: EngineContext) => Promise<FunctionEngine>;

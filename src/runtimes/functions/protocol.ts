@@ -1,0 +1,35 @@
+/**
+ * The IPC protocol between a node and its runner processes (Node's `advanced` serialization, so bytes stay bytes).
+ * The node's end is `supervisor.ts`; the runner's end is `src/runner/main.ts`.
+ */
+import type { ErrorBody, EventData, WorkloadSpec, WorkloadType } from "../../contract/index.js";
+import type { ConnectionConfig } from "../../nats/connect.js";
+import type { RuntimeTunables, WorkloadStats } from "../runtime.js";
+
+/** Settings a runner receives once, at start. */
+export interface RunnerInit {
+  /** The function type whose engine the runner hosts. */
+  kind: WorkloadType;
+  nodeId: string;
+  namespace: string;
+  connection: ConnectionConfig;
+  autoCreateBuckets: boolean;
+  tunables: RuntimeTunables;
+}
+
+/** Node → runner. */
+export type ToRunner =
+  | { t: "init"; rid: number; init: RunnerInit }
+  | { t: "deploy"; rid: number; spec: WorkloadSpec; code: Uint8Array }
+  | { t: "stop"; rid: number; id: string }
+  | { t: "stats"; rid: number }
+  | { t: "ping"; rid: number };
+
+/** Runner → node. */
+export type FromRunner =
+  | { t: "reply"; rid: number; ok: true; data?: unknown }
+  | { t: "reply"; rid: number; ok: false; error: ErrorBody }
+  | { t: "event"; ns: string; type: "function_failed"; workloadId: string; data: EventData<"function_failed"> };
+
+/** Reply to `stats`: counters per workload id. */
+export type StatsReply = Record<string, WorkloadStats>;

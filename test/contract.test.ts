@@ -9,7 +9,11 @@ import {
   triggerSubjectProblem,
   typeFromFileName,
   decode,
+  parseBody,
 } from "../src/contract/index.js";
+import { join } from "node:path";
+import { resolveNodeOptions } from "../src/node/options.js";
+import { collect, spawnCli } from "../src/testkit/index.js";
 import { errorsMarkdown } from "../src/contract/errors-doc.js";
 import { REPO_ROOT } from "../src/testkit/index.js";
 import { nameFromFile } from "../src/cli/commands/deploy.js";
@@ -82,4 +86,71 @@ test("connection - flags and NATS_URL resolve like the nats CLI", () => {
   assert.deepEqual(c.tls, { certFile: undefined, keyFile: undefined, caFile: "/ca.pem" });
   assert.equal(workloadNatsUrl({ servers: ["nats://127.0.0.1:4222"], user: "u", password: "p w" }), "nats://u:p%20w@127.0.0.1:4222");
   assert.equal(workloadNatsUrl({ servers: ["127.0.0.1:4222"], token: "t" }), "nats://t@127.0.0.1:4222");
+});
+
+test("decode - requests are read strictly: wrong types, unknown fields and control characters are coded errors", () => {
+  const code = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (err) {
+      return `${(err as NexError).code}: ${(err as Error).message}`;
+    }
+    return "ok";
+  };
+  assert.deepEqual(decode.lameduck({ delayMs: "30s" }), { delayMs: 30_000 });
+  assert.deepEqual(decode.lameduck({ delayMs: 1500 }), { delayMs: 1500 });
+  assert.deepEqual(decode.lameduck({}), { delayMs: 0 });
+  assert.match(code(() => decode.lameduck({ delayMs: "soon" })), /^NEX_E_INVALID_FIELD: delayMs/);
+  assert.match(code(() => decode.lameduck({ delay: 5 })), /^NEX_E_INVALID_FIELD: "delay": is not a field/);
+  assert.match(code(() => decode.stop({ name: "a\r\nb" })), /^NEX_E_INVALID_FIELD: name/);
+  assert.match(code(() => decode.stop({ id: "x", name: "y" })), /exactly one/);
+  assert.match(code(() => decode.stop({ name: "x".repeat(600_000) })), /^NEX_E_INVALID_FIELD: name/);
+  assert.deepEqual(decode.stop({ name: "echo" }), { name: "echo" });
+  const base = { name: "f", type: "v8", location: "nats://B/k", triggers: ["a"] };
+  assert.match(code(() => decode.deploy({ ...base, triggers: ["a\u0000b"] })), /^NEX_E_INVALID_FIELD: triggers/);
+  assert.match(code(() => decode.deploy({ ...base, triggers: ["a\u0007b"] })), /^NEX_E_FORBIDDEN_SUBJECT/);
+  assert.match(code(() => decode.deploy({ ...base, location: "file:///x\ny" })), /^NEX_E_INVALID_FIELD: location/);
+  assert.match(code(() => decode.deploy({ ...base, location: "gopher://x" })), /^NEX_E_BAD_LOCATION/);
+  assert.match(code(() => decode.deploy({ ...base, type: "lua\r\n" })), /^NEX_E_UNKNOWN_TYPE: unknown workload type "lua\\r\\n"/);
+  assert.match(code(() => decode.deploy({ ...base, timeoutMs: "5s" })), /^NEX_E_INVALID_FIELD: timeoutMs/);
+  assert.match(code(() => decode.deploy({ ...base, env: { A: "x".repeat(70_000) } })), /^NEX_E_INVALID_FIELD: env: must be at most/);
+  assert.match(code(() => decode.deploy({ ...base, noNetwork: "yes" })), /^NEX_E_INVALID_FIELD: noNetwork/);
+  assert.match(code(() => decode.auction({ type: 3 })), /^NEX_E_UNKNOWN_TYPE/);
+  assert.match(code(() => parseBody(new TextEncoder().encode("[1]"))), /^NEX_E_BAD_REQUEST/);
+  assert.match(code(() => parseBody(new Uint8Array([0xff, 0xfe]))), /^NEX_E_BAD_REQUEST/);
+});
+
+test("subjects - control, log and event subjects parse back into their parts", () => {
+  assert.deepEqual(subjects.parseControl("$NEX.SVC.a.control.DEPLOY.N1"), { namespace: "a", verb: "DEPLOY", nodeId: "N1" });
+  assert.deepEqual(subjects.parseControl("$NEX.SVC.a.control.PING"), { namespace: "a", verb: "PING" });
+  assert.equal(subjects.parseControl("$NEX.SVC.a.control.HACK"), undefined);
+  assert.equal(subjects.parseControl("$NEX.SVC.a.b.control.PING"), undefined);
+  assert.deepEqual(subjects.parseLogs(subjects.logs("a", "echo", "ID", "stderr")), { namespace: "a", name: "echo", id: "ID", stream: "stderr" });
+  assert.deepEqual(subjects.parseEvent(subjects.event("a", "workload_deployed")), { namespace: "a", type: "workload_deployed" });
+});
+
+test("options - node options and CLI flags refuse non-numbers, zero and negatives, naming the option", async () => {
+  const base = { connection: { servers: ["nats://127.0.0.1:1"] } };
+  assert.throws(() => resolveNodeOptions({ ...base, maxWorkloads: Number("abc") }), /NEX_E_INVALID_FIELD|max-workloads/);
+  assert.throws(() => resolveNodeOptions({ ...base, tunables: { maxInFlight: 0 } }), /maxInFlight/);
+  assert.equal(resolveNodeOptions(base).tunables.maxInFlight, 1_000);
+  const bad = await collect(spawnCli(["node", "up", "--max-workloads", "abc", "-s", "nats://127.0.0.1:1"]), 20_000);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /NEX_E_INVALID_FIELD: --max-workloads: must be an integer/);
+  const neg = await collect(spawnCli(["node", "up", "--heartbeat", "-5s", "-s", "nats://127.0.0.1:1"]), 20_000);
+  assert.match(neg.stderr, /NEX_E_INVALID_FIELD: --heartbeat/);
+});
+
+test("cli - devrun refuses an unknown type, a missing trigger or a bad subject before it uploads anything", async () => {
+  // No NATS server listens at this address: every refusal must come before a connection is even tried.
+  const env = { NATS_URL: "nats://127.0.0.1:1" };
+  const fn = join(REPO_ROOT, "examples", "js", "echo.js");
+  const lua = await collect(spawnCli(["devrun", fn, "--type", "lua", "--trigger-subject", "x"], env), 20_000);
+  assert.match(lua.stderr, /NEX_E_UNKNOWN_TYPE: unknown workload type "lua"/);
+  const noTrigger = await collect(spawnCli(["devrun", fn], env), 20_000);
+  assert.match(noTrigger.stderr, /NEX_E_INVALID_FIELD: triggers: a function needs at least one trigger subject/);
+  const reserved = await collect(spawnCli(["devrun", fn, "--trigger-subject", "$SYS.x"], env), 20_000);
+  assert.match(reserved.stderr, /NEX_E_FORBIDDEN_SUBJECT/);
+  const timeout = await collect(spawnCli(["devrun", fn, "--trigger-subject", "x", "--timeout-ms", "fast"], env), 20_000);
+  assert.match(timeout.stderr, /NEX_E_INVALID_FIELD: --timeout-ms/);
 });

@@ -1,8 +1,6 @@
 /** Turns a local file into the bytes `nex devrun` uploads: JS/TS functions that import modules are bundled first. */
 import { readFileSync } from "node:fs";
-import { NexError, type WorkloadType } from "../contract/index.js";
-
-const NEEDS_BUNDLE = /^\s*import\s+[\w*{"']/m;
+import { IMPORT_LINE, NexError, type WorkloadType } from "../contract/index.js";
 
 /** Reads (and, for v8 functions that need it, bundles) an artifact. */
 export async function prepareArtifact(file: string, type: WorkloadType): Promise<Uint8Array> {
@@ -14,7 +12,7 @@ export async function prepareArtifact(file: string, type: WorkloadType): Promise
   }
   if (type !== "v8") return bytes;
   const isTs = /\.(m|c)?ts$/i.test(file);
-  if (!isTs && !NEEDS_BUNDLE.test(new TextDecoder().decode(bytes))) return bytes;
+  if (!isTs && !IMPORT_LINE.test(new TextDecoder().decode(bytes))) return bytes;
   const { bundleFunction } = await import("./bundle.js");
   return bundleFunction(file);
 }

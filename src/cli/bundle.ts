@@ -7,8 +7,7 @@
  */
 import { builtinModules } from "node:module";
 import { build, type Plugin } from "esbuild";
-import { NexError } from "../contract/index.js";
-import { BUNDLE_MARKER, MODULE_GLOBAL, MODULE_TAIL } from "../runtimes/v8/source.js";
+import { BUNDLE_MARKER, MODULE_GLOBAL, MODULE_TAIL, NexError } from "../contract/index.js";
 
 const BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
 

@@ -1,7 +1,7 @@
 /** What every CLI command shares: connection flags, output (JSON or tables), errors and the spinner. */
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { DEFAULT_NAMESPACE, NexError } from "../contract/index.js";
+import { DEFAULT_NAMESPACE, NexError, durationMs } from "../contract/index.js";
 import { connectNats, resolveConnection, type ConnectionConfig, type ConnectionFlags } from "../nats/connect.js";
 import { NexClient } from "../client/index.js";
 
@@ -56,7 +56,7 @@ export async function withClient<T>(cmd: Command, fn: (c: NexClient) => Promise<
   const nc = await connectCli(cmd);
   const g = globals(cmd);
   try {
-    return await fn(new NexClient(nc, { namespace: g.namespace, timeoutMs: Number(g.timeout ?? 10_000) }));
+    return await fn(new NexClient(nc, { namespace: g.namespace, timeoutMs: intFlag(g.timeout, "--timeout") ?? 10_000 }));
   } finally {
     await nc.close().catch(() => undefined);
   }
@@ -77,7 +77,7 @@ export function printTable(headers: string[], rows: (string | number | undefined
 }
 
 /** Prints an error the way every command does: code, message, hint; and sets a failing exit code. */
-export function printError(err: unknown): void {
+function printError(err: unknown): void {
   const e = err instanceof NexError ? err : NexError.from(err);
   process.stderr.write(`nex: ${e.code}: ${e.message}\n  hint: ${e.hint}\n`);
   process.exitCode = 1;
@@ -147,11 +147,15 @@ export function short(id: string, n = 10): string {
   return id.length > n ? id.slice(0, n) : id;
 }
 
-/** Parses durations like `30s`, `5m`, `1h`, `500ms` or a number of milliseconds. */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s.trim());
-  if (!m) throw new NexError("NEX_E_INVALID_FIELD", `"${s}" is not a duration (e.g. 500ms, 30s, 5m, 1h)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? "ms";
-  return n * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+/** A duration flag (`30s`, `5m`, `500ms`, or milliseconds), or NEX_E_INVALID_FIELD naming the flag. */
+export function durationFlag(value: string, flag: string): number {
+  return durationMs(/^\d+$/.test(value.trim()) ? Number(value) : value, flag);
+}
+
+/** An integer flag of at least `min`, or NEX_E_INVALID_FIELD naming the flag (a typo never silently means "off"). */
+export function intFlag(value: string | undefined, flag: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new NexError("NEX_E_INVALID_FIELD", `${flag}: must be an integer of at least ${min}, not ${JSON.stringify(value)}`);
+  return n;
 }

@@ -1,5 +1,6 @@
 /**
- * The `nex` CLI. Each command group lives in its own file under `commands/`.
+ * The `nex` CLI. Each command group lives in its own file under `commands/`. Importing this module runs nothing;
+ * the executable is `bin/nex.mjs`, which calls `main()`.
  *
  * ```sh
  * nex up                                              # NATS (if needed) and a node
@@ -20,7 +21,7 @@ import { kvCommand } from "./commands/kv.js";
 import { objCommand } from "./commands/obj.js";
 
 /** Builds the program (exported for tests and docs). */
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = addGlobalOptions(
     new Command("nex").description("nex-ts: run functions and services on NATS").version(VERSION).showHelpAfterError(),
   );
@@ -39,4 +40,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+/** Runs the CLI on `argv` (as `process.argv`: node, script, then the arguments). `bin/nex.mjs` calls it. */
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  await buildProgram().parseAsync([...argv]);
+}

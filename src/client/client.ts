@@ -19,6 +19,7 @@ import {
   DEFAULT_NAMESPACE,
   Headers,
   NexError,
+  decode,
   subjects,
   type Bid,
   type ControlVerb,
@@ -32,6 +33,7 @@ import {
   type WorkloadSummary,
   type WorkloadType,
 } from "../contract/index.js";
+import { isNoResponders, isTimeout } from "../nats/errors.js";
 
 /** Client settings. */
 export interface NexClientOptions {
@@ -148,6 +150,8 @@ export class NexClient {
   async deploy(req: DeployRequest, placement: PlacementOptions = {}): Promise<DeployResult> {
     const tags = placement.tags ?? req.tags;
     const body: DeployRequest = { ...req, namespace: this.namespace, tags };
+    // The node's own decoder, run before anything is sent: a bad request fails here with the same coded error.
+    decode.deploy(body as unknown as Record<string, unknown>, this.namespace);
     let nodeId: string;
     let bids = 0;
     if (placement.node) {
@@ -198,8 +202,9 @@ export class NexClient {
   }
 
   /** Puts a node in lame duck mode. */
-  async lameduck(node: string, delayMs = 0): Promise<LameduckReply> {
-    return this.request<LameduckReply>("LAMEDUCK", await this.resolveNode(node), { delayMs });
+  async lameduck(node: string, delayMs: number | string = 0): Promise<LameduckReply> {
+    const body = decode.lameduck({ delayMs });
+    return this.request<LameduckReply>("LAMEDUCK", await this.resolveNode(node), body);
   }
 
   /** Uploads an artifact to the object store and returns its `nats://` location and sha256. */
@@ -256,14 +261,9 @@ function decodeReply<T>(msg: Msg): T {
   }
 }
 
-function isNoResponders(err: unknown): boolean {
-  const e = err as { message?: string; code?: string; cause?: { message?: string } };
-  return /no responders/i.test(e?.message ?? "") || /no responders/i.test(e?.cause?.message ?? "") || e?.code === "503";
-}
-
 function mapRequestError(err: unknown, what: string): NexError {
   if (isNoResponders(err)) return new NexError("NEX_E_NO_NODES", `nothing is listening for ${what}`, { hint: "Check the subject, the node id, and that a node is running." });
-  if (/timeout/i.test((err as Error)?.message ?? "") || (err as Error)?.name === "TimeoutError") {
+  if (isTimeout(err)) {
     return new NexError("NEX_E_TIMEOUT", `${what} did not answer in time`);
   }
   return NexError.from(err);

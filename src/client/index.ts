@@ -1,11 +1,15 @@
 /**
- * The client library.
+ * The client library: find nodes, deploy with placement, list, stop, invoke, and read logs and events.
+ * The `nex` CLI is built on it.
  *
  * ```ts
+ * import { connect } from "@nats-io/transport-node";
  * import { NexClient } from "nex-ts/client";
- * const nex = new NexClient(nc, { namespace: "default" });
+ * const nex = new NexClient(await connect({ servers: "nats://127.0.0.1:4222" }), { namespace: "default" });
  * for (const n of await nex.ping()) console.log(n.name, n.workloads);
  * ```
  */
-export * from "./client.js";
-export * from "./feeds.js";
+export { NexClient, errorFromReply } from "./client.js";
+export type { DeployResult, NexClientOptions, PlacementOptions } from "./client.js";
+export { readEvents, readFeed, readLogs } from "./feeds.js";
+export type { FeedItem, FeedOptions, LogLine } from "./feeds.js";

@@ -308,6 +308,3 @@ export function typeFromFileName(file: string): WorkloadType {
   }
   return "native";
 }
-
-/** Re-exported so callers of the contract need one import. */
-export type { DeployRequest };

@@ -1,13 +1,58 @@
 /**
- * The wire contract: subjects, request and reply types, error codes and events. Every other layer imports this one.
+ * The wire contract: subjects, request and reply types, their decoders, error codes, events and artifact formats.
+ * Every other layer imports this one, and it imports nothing of ours.
  *
  * ```ts
- * import { subjects, NexError, decode } from "../contract/index.js";
+ * import { subjects, decode, parseBody, NexError } from "nex-ts/contract";
+ * const subject = subjects.control("default", "DEPLOY", nodeId);
+ * const req = decode.deploy(parseBody(bytes), "default");   // throws a coded NexError naming the bad field
  * ```
  */
-export * from "./subjects.js";
-export * from "./errors.js";
-export * from "./types.js";
-export * from "./decode.js";
-export * from "./events.js";
+export { BUNDLE_MARKER, IMPORT_LINE, MODULE_GLOBAL, MODULE_TAIL } from "./artifacts.js";
+export { DEPLOY_DEFAULTS, FIELD_LIMITS, decode, decodeType, durationMs, parseBody, quote, typeFromFileName } from "./decode.js";
+export { ERRORS, Headers, NexError, headerValue, isErrorCode } from "./errors.js";
+export type { ErrorBody, ErrorCode, ErrorSpec } from "./errors.js";
+export { EventType, cloudEventType, parseEvent, shortEventType } from "./events.js";
+export type { EventData, EventDataMap, HeartbeatData, NexEvent } from "./events.js";
+export {
+  ARTIFACT_BUCKET,
+  BROADCAST_VERBS,
+  CLAIM_STREAM,
+  CONTROL_SERVICE_NAME,
+  ControlVerb,
+  DEFAULT_NAMESPACE,
+  FEED_STREAM,
+  NEX_ROOT,
+  RESERVED_PREFIXES,
+  STATE_BUCKET,
+  SYSTEM_NAMESPACE,
+  isName,
+  subjects,
+  triggerSubjectProblem,
+} from "./subjects.js";
+export type { LogStream } from "./subjects.js";
+export { FUNCTION_TYPES, WORKLOAD_TYPES, WORKLOAD_TYPE_NAMES, isFunctionType, isWorkloadType } from "./types.js";
+export type {
+  AuctionRequest,
+  Bid,
+  DeployReply,
+  DeployRequest,
+  LameduckReply,
+  LameduckRequest,
+  Lifecycle,
+  ListReply,
+  ListRequest,
+  NodeInfo,
+  NodeState,
+  NodeSummary,
+  PingRequest,
+  RestartPolicy,
+  StopReply,
+  StopRequest,
+  WorkloadSpec,
+  WorkloadState,
+  WorkloadSummary,
+  WorkloadType,
+  WorkloadTypeInfo,
+} from "./types.js";
 export { VERSION } from "./version.js";

@@ -42,7 +42,7 @@ export interface ConnectionConfig {
 }
 
 /** The URL used when neither a flag nor `NATS_URL` names a server. */
-export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 
 /** Compiles user flags (and the environment) into a ConnectionConfig. */
 export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
@@ -68,7 +68,7 @@ function authenticators(cfg: ConnectionConfig): Authenticator[] {
 }
 
 /** NATS client options for a ConnectionConfig. Long-lived processes reconnect forever. */
-export function natsOptions(cfg: ConnectionConfig, name: string, longLived: boolean): ConnectionOptions {
+function natsOptions(cfg: ConnectionConfig, name: string, longLived: boolean): ConnectionOptions {
   const opts: ConnectionOptions = {
     servers: cfg.servers,
     name,

@@ -130,6 +130,6 @@ export class ArtifactStore {
 }
 
 /** Hex sha256 of some bytes. */
-export function sha256Hex(bytes: Uint8Array): string {
+function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }

@@ -59,7 +59,7 @@ export async function ensureClaimStream(nc: NatsConnection): Promise<void> {
 }
 
 /** The deploy request that recreates a workload from its stored spec. */
-export function requestFromSpec(spec: WorkloadSpec): DeployRequest {
+function requestFromSpec(spec: WorkloadSpec): DeployRequest {
   return {
     name: spec.name,
     namespace: spec.namespace,

@@ -79,7 +79,7 @@ export interface ResolvedNodeOptions {
 }
 
 /** True when bubblewrap is on PATH. */
-export function bubblewrapAvailable(): boolean {
+function bubblewrapAvailable(): boolean {
   try {
     execFileSync("bwrap", ["--version"], { stdio: "ignore" });
     return true;

@@ -99,7 +99,7 @@ export class TriggeredFunction {
 }
 
 /** Micro-style error headers plus our code, so `nats req` and `nex req` both show what failed. */
-export function errorHeaders(err: NexError): MsgHdrs {
+function errorHeaders(err: NexError): MsgHdrs {
   const h = natsHeaders();
   h.set(Headers.ServiceError, headerValue(err.message, 1024));
   h.set(Headers.ServiceErrorCode, String(err.status));

@@ -50,5 +50,3 @@ export interface FunctionEngine {
   close(): Promise<void>;
 }
 
-/** Builds an engine for a runner. */
-export type EngineFactory = (ctx: EngineContext) => Promise<FunctionEngine>;

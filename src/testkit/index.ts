@@ -155,10 +155,13 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Under tsx (this repository's tests) the CLI runs from source, so tests never see a stale build. */
+const FROM_SOURCE = import.meta.url.endsWith(".ts") ? "1" : "0";
+
 /** Spawns `bin/nex.mjs` with the given environment. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, [join(REPO_ROOT, "bin", "nex.mjs"), ...args], {
-    env: { ...process.env, NO_COLOR: "1", NEX_FROM_SOURCE: "1", ...env },
+    env: { ...process.env, NO_COLOR: "1", NEX_FROM_SOURCE: FROM_SOURCE, ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
 }

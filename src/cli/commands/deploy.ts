@@ -1,12 +1,11 @@
 /** `nex devrun FILE` (upload, then deploy: the dev loop) and `nex run LOCATION` (a full deploy). */
-import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { Command, Option } from "commander";
-import { NexError, typeFromFileName, type Bid, type DeployRequest, type WorkloadType } from "../../contract/index.js";
+import { NexError, decode, decodeType, typeFromFileName, type Bid, type DeployRequest } from "../../contract/index.js";
 import type { DeployResult } from "../../client/index.js";
 import { parseTags } from "../../node/tags.js";
 import { prepareArtifact } from "../artifact.js";
-import { Spinner, action, collect, globals, parseKeyValues, printJson, short, withClient } from "../common.js";
+import { Spinner, action, collect, globals, intFlag, parseKeyValues, printJson, short, withClient } from "../common.js";
 
 /** Flags shared by devrun and run. */
 interface DeployFlags {
@@ -60,15 +59,21 @@ function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" 
     env: { ...parseKeyValues(f.env, "--env"), ...parseKeyValues(envArgs, "environment argument") },
     description: f.description,
   };
-  if (f.timeoutMs) req.timeoutMs = Number(f.timeoutMs);
-  if (f.memoryMib) req.memoryLimitMiB = Number(f.memoryMib);
+  req.timeoutMs = intFlag(f.timeoutMs, "--timeout-ms");
+  req.memoryLimitMiB = intFlag(f.memoryMib, "--memory-mib");
   if (f.lifecycle) req.lifecycle = f.lifecycle as DeployRequest["lifecycle"];
   if (f.restart) req.restart = f.restart as DeployRequest["restart"];
   if (f.essential) req.restart = "always";
   if (!f.network) req.noNetwork = true;
-  if (f.maxProcesses) req.maxProcesses = Number(f.maxProcesses);
+  req.maxProcesses = intFlag(f.maxProcesses, "--max-processes");
+  for (const k of Object.keys(req) as (keyof DeployRequest)[]) if (req[k] === undefined) delete req[k];
+  // Everything the node would refuse is refused here, before an artifact is uploaded or an auction is run.
+  decode.deploy({ ...req, location: req.location || PENDING_LOCATION } as unknown as Record<string, unknown>);
   return req;
 }
+
+/** Stands in for the upload's location while a devrun request is checked. */
+const PENDING_LOCATION = "nats://NEX_ARTIFACTS/pending";
 
 /** A workload name from a file name: `echo.js` → `echo`. */
 export function nameFromFile(file: string): string {
@@ -117,15 +122,15 @@ export function devrunCommand(): Command {
       .description("upload a local file and deploy it (redeploying the same name replaces it)"),
   ).action(
     action(async (file: string, envArgs: string[], f: DeployFlags, cmd: Command) => {
-      const type = (f.type ?? typeFromFileName(file)) as WorkloadType;
+      const type = decodeType(f.type ?? typeFromFileName(file));
+      const name = f.name ?? nameFromFile(file);
+      const req = buildRequest(f, { name, type, location: "" }, envArgs);
       const spinner = new Spinner(globals(cmd).json);
       spinner.step(`reading ${file}…`);
       const bytes = await prepareArtifact(file, type).catch((err: unknown) => {
         spinner.stop();
         throw err;
       });
-      const name = f.name ?? nameFromFile(file);
-      const req = buildRequest(f, { name, type, location: "" }, envArgs);
       await deployAndReport(cmd, f, req, spinner, bytes, `${name}/${basename(file)}`);
     }),
   );
@@ -147,18 +152,9 @@ export function runCommand(): Command {
       } catch {
         throw new NexError("NEX_E_BAD_LOCATION", `"${location}" is not a URL (use nats://, file:// or http(s)://)`);
       }
-      const type = (f.type ?? typeFromFileName(path)) as WorkloadType;
+      const type = decodeType(f.type ?? typeFromFileName(path));
       const req = buildRequest(f, { name: f.name ?? nameFromFile(path), type, location, sha256: f.sha256 }, envArgs);
       await deployAndReport(cmd, f, req, new Spinner(globals(cmd).json));
     }),
   );
-}
-
-/** Reads a file for upload (used when no bundling is needed). */
-export function readArtifact(file: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(file));
-  } catch (err) {
-    throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot read ${file}: ${(err as Error).message}`);
-  }
 }

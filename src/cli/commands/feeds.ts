@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { readEvents, readLogs } from "../../client/index.js";
 import { shortEventType, type NexEvent } from "../../contract/index.js";
-import { action, connectCli, globals, parseDuration, printJson } from "../common.js";
+import { action, connectCli, globals, durationFlag, printJson } from "../common.js";
 
 function hhmmss(d: Date): string {
   return d.toISOString().slice(11, 23);
@@ -30,7 +30,7 @@ export function logsCommand(): Command {
         const nc = await connectCli(cmd);
         const ac = stopOnSignal();
         try {
-          for await (const l of readLogs(nc, g.namespace!, { name, id: f.id, follow: f.follow, sinceMs: parseDuration(f.since), signal: ac.signal })) {
+          for await (const l of readLogs(nc, g.namespace!, { name, id: f.id, follow: f.follow, sinceMs: durationFlag(f.since, "--since"), signal: ac.signal })) {
             if (g.json) printJson(l);
             else process.stdout.write(`${hhmmss(l.time)} ${l.name}[${l.id.slice(-6)}] ${l.stream === "stderr" ? "ERR " : ""}${l.line}\n`);
           }
@@ -70,7 +70,7 @@ export function eventsCommand(): Command {
           const history: NexEvent[] = [];
           await Promise.all(
             namespaces.map(async (ns) => {
-              const opts = { follow: f.follow, sinceMs: parseDuration(f.since), signal: ac.signal };
+              const opts = { follow: f.follow, sinceMs: durationFlag(f.since, "--since"), signal: ac.signal };
               // History is merged in time order; live events print as they arrive.
               for await (const ev of readEvents(nc, ns, opts)) {
                 if (f.follow) print(ev);

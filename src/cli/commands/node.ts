@@ -1,10 +1,10 @@
 /** `nex node up|ls|info|lameduck`: run a node daemon, and look at or steer the nodes. */
 import { Command, Option } from "commander";
-import { NexError, type WorkloadType } from "../../contract/index.js";
+import { NexError, WORKLOAD_TYPE_NAMES, isWorkloadType } from "../../contract/index.js";
 import { NexNode } from "../../node/node.js";
 import type { NodeOptions } from "../../node/options.js";
 import { parseTags } from "../../node/tags.js";
-import { action, collect, connectionOf, globals, parseDuration, printJson, printTable, short, withClient } from "../common.js";
+import { action, collect, connectionOf, durationFlag, globals, intFlag, printJson, printTable, short, withClient } from "../common.js";
 import { printWorkloads } from "./ls.js";
 
 /** Flags of `nex node up` (and `nex up`). */
@@ -43,10 +43,10 @@ export function nodeUpOptions(cmd: Command): Command {
 
 /** Compiles node flags into node options. */
 export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial<NodeOptions> = {}): NodeOptions {
-  const types = f.types?.split(",").map((s) => s.trim()).filter(Boolean) as WorkloadType[] | undefined;
-  for (const t of types ?? []) {
-    if (!["v8", "wasm", "native"].includes(t)) throw new NexError("NEX_E_UNKNOWN_TYPE", `unknown workload type "${t}"`);
-  }
+  const types = f.types?.split(",").map((s) => s.trim()).filter(Boolean).map((t) => {
+    if (!isWorkloadType(t)) throw new NexError("NEX_E_UNKNOWN_TYPE", `--types: unknown workload type ${JSON.stringify(t)}; use ${WORKLOAD_TYPE_NAMES.join(", ")}`);
+    return t;
+  });
   let tags: Record<string, string>;
   try {
     tags = parseTags(f.tags);
@@ -62,9 +62,9 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     dataDir: f.dataDir,
     sandbox: f.sandbox,
     types,
-    heartbeatIntervalMs: f.heartbeat ? parseDuration(f.heartbeat) : undefined,
-    maxWorkloads: f.maxWorkloads ? Number(f.maxWorkloads) : undefined,
-    maxArtifactMiB: f.maxArtifactMib ? Number(f.maxArtifactMib) : undefined,
+    heartbeatIntervalMs: f.heartbeat ? durationFlag(f.heartbeat, "--heartbeat") : undefined,
+    maxWorkloads: intFlag(f.maxWorkloads, "--max-workloads"),
+    maxArtifactMiB: intFlag(f.maxArtifactMib, "--max-artifact-mib"),
     autoCreateBuckets: f.autoCreateBuckets,
     warmRunners: f.warm,
     ...overrides,
@@ -173,7 +173,7 @@ export function nodeCommand(): Command {
     .description("stop a node taking new work, then drain its workloads and stop it")
     .action(
       action(async (id: string, f: { delay: string }, cmd: Command) => {
-        const r = await withClient(cmd, (c) => c.lameduck(id, parseDuration(f.delay)));
+        const r = await withClient(cmd, (c) => c.lameduck(id, durationFlag(f.delay, "--delay")));
         if (globals(cmd).json) return printJson(r);
         process.stdout.write(`node ${r.nodeId} is in lame duck mode; it drains and stops after ${f.delay}\n`);
       }),

@@ -1,7 +1,7 @@
 /** Splits a child's output stream into lines, so each log message is one whole line. */
 
 /** Longest line kept as one message; longer output is cut so one chatty workload cannot build an unbounded buffer. */
-export const MAX_LINE_BYTES = 16 * 1024;
+const MAX_LINE_BYTES = 16 * 1024;
 
 /** Turns chunks of text into complete lines (without the newline); `end()` flushes a trailing partial line. */
 export class LineSplitter {

@@ -9,18 +9,18 @@ import type { WorkloadSpec } from "../../contract/index.js";
 import type { ExecutableKind } from "./artifact.js";
 
 /** The host uid and gid sandboxed workloads run as ("nobody"). */
-export const SANDBOX_UID = 65534;
+const SANDBOX_UID = 65534;
 
 /** Where the artifact appears inside the sandbox. */
-export const SANDBOX_APP_DIR = "/app";
+const SANDBOX_APP_DIR = "/app";
 
 /** Where the node's NATS credentials appear inside the sandbox. */
-export const SANDBOX_CREDS = "/run/nex/nats.creds";
+const SANDBOX_CREDS = "/run/nex/nats.creds";
 /** Where the node's nkey seed appears inside the sandbox. */
-export const SANDBOX_NKEY = "/run/nex/nats.nk";
+const SANDBOX_NKEY = "/run/nex/nats.nk";
 
 /** Directories a dynamically linked binary needs: bound read-only, symlinks recreated as symlinks. */
-export const LIBRARY_DIRS = ["/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32"];
+const LIBRARY_DIRS = ["/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32"];
 
 /** Host files a networked workload may need to resolve names and check TLS certificates. All are world-readable. */
 const NETWORK_FILES = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl/certs"];
@@ -80,7 +80,7 @@ function tool(name: string): string {
 }
 
 /** The environment a workload sees: a fixed base, NATS settings, then the deploy request's env. */
-export function workloadEnv(input: LaunchInput): Record<string, string> {
+function workloadEnv(input: LaunchInput): Record<string, string> {
   const { spec } = input;
   const env: Record<string, string> = {
     // Without a sandbox, `#!/usr/bin/env node` should find the node that runs nex.
@@ -109,7 +109,7 @@ function libraryBinds(): string[] {
 }
 
 /** bubblewrap arguments for one workload (everything between `bwrap` and the program). */
-export function bwrapArgs(input: LaunchInput, env: Record<string, string>): { args: string[]; fds: string[] } {
+function bwrapArgs(input: LaunchInput, env: Record<string, string>): { args: string[]; fds: string[] } {
   const { spec } = input;
   const fds = [input.artifactPath];
   const args = ["--unshare-all"];

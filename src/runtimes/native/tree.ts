@@ -11,7 +11,7 @@ export interface ProcInfo {
 }
 
 /** Reads /proc/<pid>/stat, or undefined when the process is gone. */
-export function procInfo(pid: number): ProcInfo | undefined {
+function procInfo(pid: number): ProcInfo | undefined {
   let raw: string;
   try {
     raw = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -26,7 +26,7 @@ export function procInfo(pid: number): ProcInfo | undefined {
 }
 
 /** Every live process on the host. */
-export function allProcesses(): ProcInfo[] {
+function allProcesses(): ProcInfo[] {
   const out: ProcInfo[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;

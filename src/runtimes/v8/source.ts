@@ -3,24 +3,14 @@
  * Plain scripts pass through; an ES module (`export default …`) is rewritten by esbuild.
  * Modules that import other modules must be bundled first (`nex devrun` does it).
  */
-import { NexError } from "../../contract/index.js";
-
-/** The global name bundles use; their completion value is `__nexModule.default`. */
-export const MODULE_GLOBAL = "__nexModule";
-
-/** The expression that ends a bundled module, selecting the function. */
-export const MODULE_TAIL = `\n;(${MODULE_GLOBAL}.default ?? ${MODULE_GLOBAL}.handler);\n`;
-
-/** First line of a bundle: the engine runs it as it is (its own text may contain lines that look like imports). */
-export const BUNDLE_MARKER = "/* nex:bundle */\n";
+import { BUNDLE_MARKER, IMPORT_LINE, MODULE_GLOBAL, MODULE_TAIL, NexError } from "../../contract/index.js";
 
 const ESM = /^\s*export\s+(default|const|function|async|\{|let|var)/m;
-const IMPORT = /^\s*import\s+[\w*{"']/m;
 
 /** Converts a source into the classic-script form the engine runs. */
 export async function toScriptSource(src: string, name: string): Promise<string> {
   if (src.startsWith(BUNDLE_MARKER)) return src;
-  if (IMPORT.test(src)) {
+  if (IMPORT_LINE.test(src)) {
     throw new NexError(
       "NEX_E_BAD_ARTIFACT",
       `${name} imports other modules; bundle it first (nex devrun bundles .js/.ts files that import npm packages)`,

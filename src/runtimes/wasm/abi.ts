@@ -28,8 +28,6 @@ export const NexStatus = {
   LIMIT: -7,
 } as const;
 
-/** One of the ABI status codes. */
-export type NexStatusCode = (typeof NexStatus)[keyof typeof NexStatus];
 
 /** A host-service call, as the worker sends it to the runner's main thread: an operation of the shared table. */
 export interface HostRequest {

@@ -29,7 +29,7 @@ export interface WasmEngineOptions {
 let loads = 0;
 
 /** Compiles and checks a module for `spec`; throws NEX_E_BAD_ARTIFACT with the reason when it cannot run. */
-export async function compileFunction(spec: WorkloadSpec, code: Uint8Array): Promise<{ module: WasmModule; memory: MemoryLimits }> {
+async function compileFunction(spec: WorkloadSpec, code: Uint8Array): Promise<{ module: WasmModule; memory: MemoryLimits }> {
   const capped = capMemory(code, spec.memoryLimitMiB);
   let mod: WasmModule;
   try {
@@ -42,7 +42,7 @@ export async function compileFunction(spec: WorkloadSpec, code: Uint8Array): Pro
 }
 
 /** Turns how a run ended into a reply or a coded error. */
-export function outcomeToResult(spec: WorkloadSpec, o: JobOutcome): InvocationResult {
+function outcomeToResult(spec: WorkloadSpec, o: JobOutcome): InvocationResult {
   if (o.kind === "timeout") {
     throw new NexError("NEX_E_FUNCTION_TIMEOUT", `function ${spec.name} ran past its ${spec.timeoutMs} ms timeout and was stopped`);
   }

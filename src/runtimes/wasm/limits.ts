@@ -64,7 +64,7 @@ function leb(n: number): number[] {
 }
 
 /** True when the bytes start with the wasm magic number. */
-export function looksLikeWasm(bytes: Uint8Array): boolean {
+function looksLikeWasm(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && MAGIC.every((b, i) => bytes[i] === b);
 }
 

@@ -38,7 +38,7 @@ export interface PoolOptions {
 }
 
 /** Default number of workers: the cores, at least 2 and at most 8. */
-export function defaultPoolSize(): number {
+function defaultPoolSize(): number {
   return Math.min(8, Math.max(2, availableParallelism()));
 }
 

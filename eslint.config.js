@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 import nex from "./eslint/layers.mjs";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "examples/**", "bench/results/**", "**/*.js", "**/*.mjs", "**/*.cjs"] },
+  { ignores: ["dist/**", "node_modules/**", "scratch/**", "examples/**", "bench/results/**", "**/*.js", "**/*.mjs", "**/*.cjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

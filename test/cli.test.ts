@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { TestEnv, check, collect, spawnCli, waitForOutput, REPO_ROOT } from "../src/testkit/index.js";
 
@@ -44,7 +45,9 @@ describe("cli", () => {
     assert.match(logs.stdout, /echo\[\w+\] echo/);
     const events = await env.cli(["events"]);
     assert.match(events.stdout, /workload_deployed/);
-    assert.match(events.stdout, /node_started/);
+    assert.doesNotMatch(events.stdout, /node_started/, "a namespace sees its own events, not the nodes'");
+    const system = await env.cli(["events", "--system"]);
+    assert.match(system.stdout, /node_started/);
     const nodes = await env.cli(["node", "ls"]);
     assert.match(nodes.stdout, /cli-node/);
     const stop = await env.cli(["stop", "echo"]);
@@ -80,7 +83,7 @@ describe("cli", () => {
     const { createHash } = await import("node:crypto");
     const { readFileSync } = await import("node:fs");
     const { createServer: createHttp } = await import("node:http");
-    const node = env.spawnCli(["node", "up", "--data-dir", join(env.dir, "cli-run")]);
+    const node = env.spawnCli(["node", "up", "--data-dir", join(env.dir, "cli-run"), "--allow-file-dir", join(REPO_ROOT, "examples")]);
     await waitForOutput(node, /is up/);
     const body = readFileSync(ECHO);
     const sha = createHash("sha256").update(body).digest("hex");
@@ -125,19 +128,32 @@ describe("cli", () => {
     assert.match(r.stderr, /apt-get install -y nats-server/);
   });
 
-  test("cli - nex up starts NATS and a node, serves a function, and Ctrl-C stops both", async () => {
+  test("cli - nex up starts NATS and a node, serves a function, and Ctrl-C stops both", async (t) => {
     const port = await freePort();
     const url = `nats://127.0.0.1:${port}`;
-    const up = spawnCli(["up", "--data-dir", join(env.dir, "up-home")], { NATS_URL: url });
+    const home = join(env.dir, "up-home");
+    const local = { NATS_URL: url, NEX_HOME: home };
+    const up = spawnCli(["up", "--ws-port", String(await freePort())], local);
+    t.after(() => {
+      if (up.exitCode === null && up.signalCode === null) up.kill("SIGKILL");
+    });
     await waitForOutput(up, /is up/, 30_000);
-    const dev = await collect(spawnCli(["devrun", ECHO, "--trigger_subject=echo"], { NATS_URL: url }), 30_000);
+    // The talk's flow, unchanged: the CLI finds the credentials nex up made in the home.
+    const dev = await collect(spawnCli(["devrun", ECHO, "--trigger_subject=echo"], local), 30_000);
     assert.equal(dev.code, 0, dev.stderr);
-    const req = await collect(spawnCli(["req", "echo", "hello nex!"], { NATS_URL: url }), 30_000);
+    const req = await collect(spawnCli(["req", "echo", "hello nex!"], local), 30_000);
     assert.equal(req.stdout, '{"triggered_on":"echo","payload":"hello nex!"}\n');
+    // Anonymous clients get nothing: the server runs in operator mode.
+    const anon = await collect(spawnCli(["req", "echo", "x"], { NATS_URL: url, NEX_HOME: join(env.dir, "empty-home") }), 20_000);
+    assert.equal(anon.code, 1);
+    assert.match(anon.stderr, /Authorization Violation/);
+    for (const f of ["operator.json", "system.json", "accounts/nex.json", "accounts/default.json", "creds/default.creds", "creds/nex.creds"]) {
+      assert.equal(statSync(join(home, "auth", f)).mode & 0o777, 0o600, `${f} is 0600`);
+    }
     up.kill("SIGINT");
     const done = await collect(up, 15_000);
     assert.equal(done.code, 0);
-    const after = await collect(spawnCli(["ls"], { NATS_URL: url }), 20_000);
+    const after = await collect(spawnCli(["ls"], local), 20_000);
     assert.equal(after.code, 1, "the embedded NATS server is gone too");
   });
 });

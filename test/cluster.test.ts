@@ -84,7 +84,7 @@ describe("cluster", () => {
   });
 
   test("cluster - a lame duck node takes no deploys and bids in no auctions", async () => {
-    await client.lameduck(a.id, 60_000);
+    await (await env.adminClient()).lameduck(a.id, 60_000);
     const bids = await client.auction("v8");
     assert.deepEqual(bids.map((x) => x.node.nodeId), [b.id]);
     await assert.rejects(

@@ -94,14 +94,16 @@ describe("control API", () => {
   });
 
   test("control API - $SRV discovery finds the node as a micro service", async () => {
-    const m = await nc.request("$SRV.INFO.nex-node", "", { timeout: 5_000 });
+    // Discovery is the control plane's: nodes live in the nex account.
+    const admin = await env.adminNc();
+    const m = await admin.request("$SRV.INFO.nex-node", "", { timeout: 5_000 });
     const info = m.json<{ name: string; metadata: Record<string, string>; endpoints: { subject: string }[] }>();
     assert.equal(info.name, "nex-node");
     assert.equal(info.metadata["node_id"], node.id);
     assert.ok(info.endpoints.some((e) => e.subject === subjects.control("*", "DEPLOY", node.id)));
-    const ping = await nc.request("$SRV.PING.nex-node", "", { timeout: 5_000 });
+    const ping = await admin.request("$SRV.PING.nex-node", "", { timeout: 5_000 });
     assert.equal(ping.json<{ name: string }>().name, "nex-node");
-    const stats = await nc.request("$SRV.STATS.nex-node", "", { timeout: 5_000 });
+    const stats = await admin.request("$SRV.STATS.nex-node", "", { timeout: 5_000 });
     const s = stats.json<{ endpoints: { name: string; num_requests: number }[] }>();
     const deploy = s.endpoints.find((e) => e.name === "deploy");
     assert.ok(deploy && deploy.num_requests > 0, "requests are counted in micro stats");

@@ -45,15 +45,17 @@ describe("failover", () => {
   after(async () => env.stop());
 
   test("failover - the workloads of a node killed with SIGKILL move to a live node", async () => {
-    const doomed = env.spawnCli(["node", "up", "--name", "doomed", "--heartbeat", "1s", "--data-dir", join(env.dir, "doomed")]);
+    const doomed = env.spawnCli(["node", "up", "--name", "doomed", "--heartbeat", "1s", "--data-dir", join(env.dir, "doomed"), "--allow-file-dir", env.dir]);
     const out = await waitForOutput(doomed, /id:\s+(N[A-Z0-9]+)/);
     const doomedId = /id:\s+(N[A-Z0-9]+)/.exec(out)![1]!;
     await env.deployJs(client, "phoenix", `(s, p) => "risen:" + p.length`, ["phoenix"], {}, { node: doomedId });
     assert.equal((await client.invoke("phoenix", "ab")).string(), "risen:2");
-    const nc = await env.nc();
+    // The namespace's own events, and the nodes' events in the control plane.
     const events: NexEvent[] = [];
-    nc.subscribe("$NEX.FEED.*.events.*", { callback: (_e, m) => void events.push(m.json<NexEvent>()) });
-    await nc.flush();
+    for (const nc of [await env.nc(), await env.adminNc()]) {
+      nc.subscribe("$NEX.FEED.*.events.*", { callback: (_e, m) => void events.push(m.json<NexEvent>()) });
+      await nc.flush();
+    }
     const runners = childrenOf(doomed.pid!);
     assert.ok(runners.length > 0, "the node has a runner process");
 
@@ -72,7 +74,7 @@ describe("failover", () => {
 
   test("failover - a node that stops cleanly keeps its workloads for its own restart", async () => {
     const seed = join(env.dir, "pausing.seed");
-    const pausing = env.spawnCli(["node", "up", "--name", "pausing", "--heartbeat", "1s", "--seed-file", seed, "--data-dir", join(env.dir, "pausing")]);
+    const pausing = env.spawnCli(["node", "up", "--name", "pausing", "--heartbeat", "1s", "--seed-file", seed, "--data-dir", join(env.dir, "pausing"), "--allow-file-dir", env.dir]);
     const out = await waitForOutput(pausing, /id:\s+(N[A-Z0-9]+)/);
     const id = /id:\s+(N[A-Z0-9]+)/.exec(out)![1]!;
     await env.deployJs(client, "paused", `() => "back"`, ["paused"], {}, { node: id });
@@ -81,7 +83,7 @@ describe("failover", () => {
     // Wait longer than failover would take for a lost node.
     await new Promise((r) => setTimeout(r, 6_000));
     assert.deepEqual(await client.list({ name: "paused" }), [], "nothing moved it");
-    const again = env.spawnCli(["node", "up", "--name", "pausing", "--heartbeat", "1s", "--seed-file", seed, "--data-dir", join(env.dir, "pausing")]);
+    const again = env.spawnCli(["node", "up", "--name", "pausing", "--heartbeat", "1s", "--seed-file", seed, "--data-dir", join(env.dir, "pausing"), "--allow-file-dir", env.dir]);
     await waitForOutput(again, /is up/);
     assert.equal((await client.invoke("paused", "")).string(), "back");
     again.kill("SIGTERM");
@@ -91,7 +93,7 @@ describe("failover", () => {
   test("failover - lame duck moves a node's workloads to another node", async () => {
     const leaving = await env.node({ name: "leaving" });
     await env.deployJs(client, "tenant", `() => "still served"`, ["tenant"], {}, { node: leaving.id });
-    await client.lameduck(leaving.id, 0);
+    await (await env.adminClient()).lameduck(leaving.id, 0);
     const moved = await check(async () => {
       const list = await client.list({ name: "tenant" });
       return list.length === 1 && list[0]!.nodeId !== leaving.id ? list[0] : undefined;

@@ -71,7 +71,7 @@ describe("lifecycle", () => {
   test("lifecycle - lame duck drains the workloads and stops the node", async () => {
     let stopped = false;
     node.onStopped(() => (stopped = true));
-    await client.lameduck(node.id, 100);
+    await (await env.adminClient()).lameduck(node.id, 100);
     await check(() => stopped, 10_000);
     assert.deepEqual(await client.ping(), []);
   });

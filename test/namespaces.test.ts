@@ -42,7 +42,7 @@ describe("namespaces and heartbeats", () => {
   });
 
   test("heartbeats - nodes send node_heartbeat CloudEvents in the system namespace", async () => {
-    const nc = await env.nc();
+    const nc = await env.adminNc();
     const beats: NexEvent[] = [];
     nc.subscribe("$NEX.FEED.system.events.node_heartbeat", { callback: (_e, m) => void beats.push(m.json<NexEvent>()) });
     await check(() => new Set(beats.map((b) => b.subject)).size >= 2, 10_000);

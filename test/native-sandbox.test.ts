@@ -25,6 +25,7 @@ void describe("native sandbox", () => {
   let client: NexClient;
   let sandboxed: NexNode;
   let host: NexNode;
+  let rootHost: NexNode;
   let seq = 0;
 
   before(async () => {
@@ -33,6 +34,7 @@ void describe("native sandbox", () => {
     client = await env.client();
     sandboxed = await env.node({ sandbox: true, types: ["native"], warmRunners: false, name: "sbx" });
     host = await env.node({ sandbox: false, types: ["native"], warmRunners: false, name: "host" });
+    rootHost = await env.node({ sandbox: false, types: ["native"], warmRunners: false, name: "roothost", workloadUser: "root" });
   });
   after(() => env?.stop());
 
@@ -74,9 +76,12 @@ void describe("native sandbox", () => {
     assert.match(inside.out, /shadow hidden/);
     assert.match(inside.out, /datadir hidden/);
     assert.doesNotMatch(inside.out, /readable|visible/);
+    // Without a sandbox a root node still runs the workload as nobody: the host's secrets stay out of reach.
     const outside = await probe(host, script, [host.opts.dataDir]);
-    assert.match(outside.out, /shadow readable/);
+    assert.match(outside.out, /shadow hidden/);
     assert.match(outside.out, /datadir visible/);
+    const asRoot = await probe(rootHost, script, [rootHost.opts.dataDir]);
+    assert.match(asRoot.out, /shadow readable/, "--workload-user root runs it as root, as asked");
   });
 
   void test("native sandbox - cannot see host processes, runs unprivileged, and cannot write outside /tmp", async () => {
@@ -98,9 +103,10 @@ void describe("native sandbox", () => {
     assert.match(inside.out, /root read-only/);
     assert.match(inside.out, /artifact read-only/);
     assert.match(inside.out, /tmp writable/);
-    // Without a sandbox the workload has its own pid namespace too (so it dies with the node), but it is root.
+    // Without a sandbox the workload has its own pid namespace too (so it dies with the node), as nobody.
     const outside = await probe(host, script);
-    assert.match(outside.out, /Uid: 0/);
+    assert.match(outside.out, /Uid: 65534/);
+    assert.match((await probe(rootHost, script)).out, /Uid: 0/);
   });
 
   void test("native sandbox - noNetwork leaves only the loopback interface", async () => {

@@ -39,7 +39,7 @@ function input(over: Partial<LaunchInput> = {}): LaunchInput {
     cgroupProcsFiles: ["/sys/fs/cgroup/memory/nex/W1/cgroup.procs"],
     rlimitArgs: [],
     workDir: "/data/native/W1",
-    dropPrivileges: true,
+    dropTo: { uid: 65534, gid: 65534 },
     ...over,
   };
 }
@@ -69,9 +69,17 @@ void describe("native units", () => {
     assert.equal(exitCodeOf(3, null), 3);
   });
 
-  void test("native - the sandbox command drops to nobody, unshares everything, and clears the environment", () => {
+  /** The bwrap arguments, which travel NUL-separated through fd 3 rather than on the command line. */
+  const piped = (c: ReturnType<typeof launchCommand>): string[] => {
+    const f = c.fds[0];
+    assert.ok(f && "data" in f, "fd 3 carries bwrap's arguments");
+    return new TextDecoder().decode(f.data).split("\0").slice(0, -1);
+  };
+
+  void test("native - the sandbox command drops to nobody, unshares everything, and keeps the environment off the command line", () => {
     const c = launchCommand(input());
-    const all = [c.file, ...c.args];
+    const cmdline = [c.file, ...c.args];
+    const all = [...cmdline, ...piped(c)];
     assert.equal(c.file, "/bin/sh", "the launcher enters the cgroup before anything else runs");
     assert.ok(all.includes("/sys/fs/cgroup/memory/nex/W1/cgroup.procs"));
     const setpriv = all.findIndex((a) => a.endsWith("/setpriv"));
@@ -81,8 +89,9 @@ void describe("native units", () => {
     for (const flag of ["--unshare-all", "--share-net", "--die-with-parent", "--new-session", "--clearenv"]) assert.ok(all.includes(flag), flag);
     assert.deepEqual(all.slice(all.indexOf("--cap-drop"), all.indexOf("--cap-drop") + 2), ["--cap-drop", "ALL"]);
     assert.ok(!all.includes("/data/artifacts/abc"), "the artifact comes in by fd, never by path");
-    assert.deepEqual(c.fds, ["/data/artifacts/abc"]);
-    assert.deepEqual(all.slice(-2), ["/app/echo", "--flag"]);
+    assert.deepEqual(c.fds[1], { path: "/data/artifacts/abc" });
+    assert.deepEqual(cmdline.slice(-4), ["--args", "3", "/app/echo", "--flag"]);
+    for (const secret of ["NATS_URL", "GREETING", "hi", "nats://u:p@127.0.0.1:4222"]) assert.ok(!cmdline.includes(secret), `${secret} is not on the command line`);
     const setenv = (k: string): string | undefined => all[all.findIndex((a, i) => a === "--setenv" && all[i + 1] === k) + 2];
     assert.equal(setenv("NATS_URL"), "nats://u:p@127.0.0.1:4222");
     assert.equal(setenv("GREETING"), "hi");
@@ -90,17 +99,19 @@ void describe("native units", () => {
     assert.ok(!("NATS_URL" in c.env), "the launcher's own environment holds no workload settings");
   });
 
-  void test("native - noNetwork drops the shared network; creds go in read-only by fd", () => {
-    const c = launchCommand(input({ spec: { ...spec, noNetwork: true }, credsFile: "/etc/nex/user.creds" }));
-    assert.ok(!c.args.includes("--share-net"));
-    assert.deepEqual(c.fds, ["/data/artifacts/abc", "/etc/nex/user.creds"]);
-    const i = c.args.indexOf("/run/nex/nats.creds");
-    assert.deepEqual(c.args.slice(i - 4, i), ["--perms", "0400", "--ro-bind-data", "4"]);
-    assert.ok(c.args.includes("NATS_CREDS"));
+  void test("native - noNetwork drops the shared network; the workload's own creds go in read-only through a pipe", () => {
+    const c = launchCommand(input({ spec: { ...spec, noNetwork: true }, creds: "CREDS-TEXT" }));
+    const args = piped(c);
+    assert.ok(!args.includes("--share-net"));
+    assert.deepEqual(c.fds[2], { data: new TextEncoder().encode("CREDS-TEXT") });
+    const i = args.indexOf("/run/nex/nats.creds");
+    assert.deepEqual(args.slice(i - 4, i), ["--perms", "0400", "--ro-bind-data", "5"]);
+    assert.ok(args.includes("NATS_CREDS"));
+    assert.ok(![c.file, ...c.args].some((a) => a.includes("CREDS")));
   });
 
   void test("native - without a sandbox the workload runs in a pid namespace that dies with the node", () => {
-    const c = launchCommand(input({ sandbox: false, cgroupProcsFiles: [] }));
+    const c = launchCommand(input({ sandbox: false, cgroupProcsFiles: [], dropTo: undefined }));
     const all = [c.file, ...c.args];
     assert.ok(c.file.endsWith("/setpriv"));
     assert.deepEqual(c.args.slice(0, 2), ["--pdeathsig", "SIGKILL"]);
@@ -108,7 +119,9 @@ void describe("native units", () => {
     assert.equal(all.at(-2), "/data/artifacts/abc");
     assert.equal(c.env["NATS_URL"], "nats://u:p@127.0.0.1:4222");
     assert.equal(c.cwd, "/data/native/W1");
-    const bare = launchCommand(input({ sandbox: false, pidNamespace: false, cgroupProcsFiles: [] }));
+    const bare = launchCommand(input({ sandbox: false, pidNamespace: false, cgroupProcsFiles: [], dropTo: undefined }));
     assert.equal(bare.wrapperDepth, 0);
+    const dropped = launchCommand(input({ sandbox: false, pidNamespace: false, cgroupProcsFiles: [] }));
+    assert.deepEqual(dropped.args.slice(0, 5), ["--pdeathsig", "SIGKILL", "--reuid=65534", "--regid=65534", "--clear-groups"]);
   });
 });

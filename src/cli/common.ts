@@ -1,7 +1,10 @@
 /** What every CLI command shares: connection flags, output (JSON or tables), errors and the spinner. */
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { existsSync } from "node:fs";
+import { AuthHome, NEX_ACCOUNT } from "../auth/home.js";
 import { DEFAULT_NAMESPACE, NexError, durationMs } from "../contract/index.js";
+import { defaultDataDir } from "../node/options.js";
 import { connectNats, resolveConnection, type ConnectionConfig, type ConnectionFlags } from "../nats/connect.js";
 import { NexClient } from "../client/index.js";
 
@@ -34,14 +37,33 @@ export function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals<GlobalOptions>();
 }
 
-/** Resolved connection settings for a command. */
-export function connectionOf(cmd: Command): ConnectionConfig {
-  return resolveConnection(globals(cmd));
+/** The nex home the CLI reads keys and credentials from (`NEX_HOME`, default `~/.nex`). */
+export function nexHome(): string {
+  return defaultDataDir();
+}
+
+/**
+ * Resolved connection settings for a command. Explicit credentials flags win; otherwise, when the nex home holds a
+ * deployment's keys (`nex up` made them), the command uses the namespace's own credentials, or the control plane's
+ * for node-wide commands (`admin`).
+ */
+export function connectionOf(cmd: Command, admin = false): ConnectionConfig {
+  const g = globals(cmd);
+  const cfg = resolveConnection(g);
+  const explicit = g.creds || g.nkey || g.user || g.token;
+  if (explicit || !AuthHome.exists(nexHome())) return cfg;
+  const home = AuthHome.open(nexHome());
+  const name = admin ? NEX_ACCOUNT : (g.namespace ?? DEFAULT_NAMESPACE);
+  const creds = home.credsPath(name);
+  if (!existsSync(creds)) {
+    throw new NexError("NEX_E_NO_NAMESPACE", `no namespace ${name} in ${nexHome()}`, { hint: `Create it with \`nex ns create ${name}\`, or list them with \`nex ns ls\`.` });
+  }
+  return { ...cfg, credsFile: creds };
 }
 
 /** Connects for a short-lived CLI command, with a clear error when nothing answers. */
-export async function connectCli(cmd: Command): Promise<NatsConnection> {
-  const cfg = connectionOf(cmd);
+export async function connectCli(cmd: Command, admin = false): Promise<NatsConnection> {
+  const cfg = connectionOf(cmd, admin);
   try {
     return await connectNats(cfg, "nex-cli", false);
   } catch (err) {
@@ -51,9 +73,9 @@ export async function connectCli(cmd: Command): Promise<NatsConnection> {
   }
 }
 
-/** Runs `fn` with a client and always closes the connection. */
-export async function withClient<T>(cmd: Command, fn: (c: NexClient) => Promise<T>): Promise<T> {
-  const nc = await connectCli(cmd);
+/** Runs `fn` with a client and always closes the connection (`admin`: as the control plane). */
+export async function withClient<T>(cmd: Command, fn: (c: NexClient) => Promise<T>, admin = false): Promise<T> {
+  const nc = await connectCli(cmd, admin);
   const g = globals(cmd);
   try {
     return await fn(new NexClient(nc, { namespace: g.namespace, timeoutMs: intFlag(g.timeout, "--timeout") ?? 10_000 }));

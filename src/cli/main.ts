@@ -19,6 +19,7 @@ import { pubCommand, reqCommand } from "./commands/req.js";
 import { upCommand } from "./commands/up.js";
 import { kvCommand } from "./commands/kv.js";
 import { objCommand } from "./commands/obj.js";
+import { nsCommand } from "./commands/ns.js";
 
 /** Builds the program (exported for tests and docs). */
 function buildProgram(): Command {
@@ -37,6 +38,7 @@ function buildProgram(): Command {
   program.addCommand(pubCommand());
   program.addCommand(kvCommand());
   program.addCommand(objCommand());
+  program.addCommand(nsCommand());
   return program;
 }
 

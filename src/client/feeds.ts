@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
-import { FEED_STREAM, subjects, type NexEvent } from "../contract/index.js";
+import { subjects, type NexEvent } from "../contract/index.js";
 
 /** One feed message. */
 export interface FeedItem {
@@ -25,11 +25,11 @@ export interface FeedOptions {
 }
 
 /** Reads a feed filter: history first, then live messages when following. */
-export async function* readFeed(nc: NatsConnection, filter: string, opts: FeedOptions = {}): AsyncGenerator<FeedItem> {
+export async function* readFeed(nc: NatsConnection, ns: string, filter: string, opts: FeedOptions = {}): AsyncGenerator<FeedItem> {
   const js = jetstream(nc, { timeout: 5_000 });
   let consumer;
   try {
-    consumer = await js.consumers.get(FEED_STREAM, {
+    consumer = await js.consumers.get(subjects.feedStream(ns), {
       filter_subjects: filter,
       deliver_policy: DeliverPolicy.StartTime,
       opt_start_time: new Date(Date.now() - (opts.sinceMs ?? 3_600_000)).toISOString(),
@@ -81,22 +81,16 @@ export interface LogLine {
 
 /** Reads log lines of a namespace, a workload name, or one instance. */
 export async function* readLogs(nc: NatsConnection, ns: string, opts: FeedOptions & { name?: string; id?: string } = {}): AsyncGenerator<LogLine> {
-  for await (const it of readFeed(nc, subjects.logsFilter(ns, opts.name, opts.id), opts)) {
-    const t = it.subject.split(".");
-    yield {
-      namespace: t[2] ?? "",
-      name: t[4] ?? "",
-      id: t[5] ?? "",
-      stream: t[6] === "stderr" ? "stderr" : "stdout",
-      line: new TextDecoder().decode(it.data),
-      time: it.time,
-    };
+  for await (const it of readFeed(nc, ns, subjects.logsFilter(ns, opts.name, opts.id), opts)) {
+    const s = subjects.parseLogs(it.subject);
+    if (!s) continue;
+    yield { ...s, line: new TextDecoder().decode(it.data), time: it.time };
   }
 }
 
-/** Reads events of a namespace (or `"*"` for every namespace). */
+/** Reads events of a namespace (`system` holds the nodes' own events). */
 export async function* readEvents(nc: NatsConnection, ns: string, opts: FeedOptions = {}): AsyncGenerator<NexEvent> {
-  for await (const it of readFeed(nc, subjects.eventsFilter(ns), opts)) {
+  for await (const it of readFeed(nc, ns, subjects.eventsFilter(ns), opts)) {
     try {
       yield JSON.parse(new TextDecoder().decode(it.data)) as NexEvent;
     } catch {

@@ -227,7 +227,11 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<
   const restart: RestartPolicy = oneOf(body, "restart", ["never", "on-failure", "always"] as const) ?? (lifecycle === "job" ? "never" : "on-failure");
   const argv = optStringArray(body, "argv", FIELD_LIMITS.argv, FIELD_LIMITS.argBytes) ?? [];
   const env = optStringMap(body, "env", FIELD_LIMITS.envVars, FIELD_LIMITS.envBytes) ?? {};
-  for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalid(`env.${quote(k, 40)}`, "not a valid variable name");
+  for (const k of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalid(`env.${quote(k, 40)}`, "not a valid variable name");
+    // The dynamic loader's variables would reach the node's privileged launch helpers before the sandbox does.
+    if (/^LD_|^GCONV_PATH$/.test(k)) throw invalid(`env.${k}`, "dynamic loader variables are not allowed");
+  }
   return {
     name,
     namespace,

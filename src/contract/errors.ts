@@ -43,6 +43,10 @@ export const ERRORS = {
   NEX_E_FUNCTION_EXIT: { status: 500, message: "The module exited with a non-zero code or trapped", hint: "See the exit code and the stderr tail in the message." },
   NEX_E_HOST_SERVICE: { status: 502, message: "A host service call failed", hint: "See the message for the service and the cause." },
   NEX_E_TIMEOUT: { status: 504, message: "The operation timed out", hint: "Retry, or raise --timeout." },
+  NEX_E_FORBIDDEN: { status: 403, message: "The requester may not do this", hint: "Namespace credentials reach their own namespace only; node-wide operations need the nex account's credentials." },
+  NEX_E_CONFLICT: { status: 409, message: "It already exists", hint: "Pick another name, or delete the existing one first." },
+  NEX_E_NO_NAMESPACE: { status: 404, message: "No such namespace", hint: "Create it with `nex ns create NAME`, or list them with `nex ns ls`." },
+  NEX_E_INSECURE: { status: 412, message: "The NATS server has no authentication", hint: "Run nats-server in operator mode (`nex up` does), or start the node with --insecure if you accept that any client may run code as the node's user." },
   NEX_E_INTERNAL: { status: 500, message: "Internal error", hint: "This is a bug in nex-ts; the node log has details." },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -44,7 +44,7 @@ export const STATE_BUCKET = "NEX_STATE";
 /** Stream that decides who moves a lost node's workload: the first non-duplicate claim wins. */
 export const CLAIM_STREAM = "NEX_CLAIMS";
 
-/** Stream that keeps recent logs and events, so `nex logs` and `nex events` can show history. */
+/** Prefix of the streams that keep a namespace's recent logs and events (`NEX_FEED_<ns>`), so `nex logs` shows history. */
 export const FEED_STREAM = "NEX_FEED";
 
 /** Output streams of a workload. */
@@ -69,6 +69,16 @@ export const subjects = {
     const n = ns === "*" ? ns : token("namespace", ns);
     const base = `${NEX_ROOT}.SVC.${n}.control.${verb}`;
     return nodeId === undefined ? base : `${base}.${nodeId === "*" ? "*" : token("node id", nodeId)}`;
+  },
+
+  /** Every control subject of a namespace (or of all, with `"*"`): `$NEX.SVC.<ns>.control.>`. */
+  controlAll(ns: string): string {
+    return `${NEX_ROOT}.SVC.${ns === "*" ? ns : token("namespace", ns)}.control.>`;
+  },
+
+  /** Every feed subject of a namespace: `$NEX.FEED.<ns>.>`. */
+  feedAll(ns: string): string {
+    return `${NEX_ROOT}.FEED.${token("namespace", ns)}.>`;
   },
 
   /** Log lines of one workload: `$NEX.FEED.<ns>.logs.<name>.<id>.<stream>`. */
@@ -104,9 +114,9 @@ export const subjects = {
     return [`${NEX_ROOT}.CLAIM.>`];
   },
 
-  /** The subjects the feed stream captures. */
-  feedStreamSubjects(): string[] {
-    return [`${NEX_ROOT}.FEED.*.logs.>`, `${NEX_ROOT}.FEED.*.events.*`];
+  /** The stream that keeps one namespace's logs and events, under that namespace's own limits. */
+  feedStream(ns: string): string {
+    return `${FEED_STREAM}_${token("namespace", ns)}`;
   },
 
   /** Queue group for a workload's triggers: instances of one workload share the load, other workloads get their own copy. */
@@ -175,7 +185,8 @@ export function triggerSubjectProblem(subject: unknown): string | undefined {
   const first = tokens[0]!;
   if (first === "*" || first === ">") return `"${subject}" starts with a wildcard, which would capture system subjects`;
   const upper = first.toUpperCase();
-  const reserved = RESERVED_PREFIXES.find((p) => upper === p.toUpperCase());
+  // `_INBOX_<id>` is a workload's private inbox prefix: reserved as well.
+  const reserved = RESERVED_PREFIXES.find((p) => upper === p.toUpperCase() || (p === "_INBOX" && upper.startsWith("_INBOX")));
   if (reserved !== undefined) return `"${subject}" is under ${reserved}, which is reserved`;
   return undefined;
 }

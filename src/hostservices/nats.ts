@@ -41,6 +41,7 @@ export const HOST_SERVICE_DEFAULTS = {
 
 const RESERVED = new RegExp(`^(${RESERVED_PREFIXES.map((p) => p.replace(/\$/g, "\\$")).join("|")})(\\.|$)`, "i");
 const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
+const RESERVED_BUCKET = /^NEX_/i;
 
 function fail(service: string, what: string, err?: unknown): NexError {
   if (err instanceof NexError) return err;
@@ -94,7 +95,9 @@ export class NatsHostServices implements HostServices {
   }
 
   private bucketName(service: "kv" | "objectStore", bucket: string): string {
-    if (!BUCKET.test(bucket)) throw hostError(service, "invalid", `invalid bucket name "${bucket}"`);
+    if (!BUCKET.test(bucket)) throw hostError(service, "invalid", `invalid bucket name "${bucket.slice(0, 80)}"`);
+    // nex's own buckets and streams (desired state, artifacts, feeds, triggers) are never a function's to touch.
+    if (RESERVED_BUCKET.test(bucket)) throw hostError(service, "denied", `bucket "${bucket}" is reserved for nex itself`);
     return bucket;
   }
 

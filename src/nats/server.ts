@@ -102,7 +102,13 @@ async function waitForPorts(dir: string, child: ChildProcess, timeoutMs: number,
     if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}: ${stderr().trim()}`);
     const f = readdirSync(dir).find((n) => n.endsWith(".ports"));
     if (f) {
-      const ports = JSON.parse(readFileSync(join(dir, f), "utf8")) as { nats?: string[] };
+      // The server may still be writing the file: an incomplete one is read again on the next turn.
+      let ports: { nats?: string[] } = {};
+      try {
+        ports = JSON.parse(readFileSync(join(dir, f), "utf8")) as { nats?: string[] };
+      } catch {
+        // not complete yet
+      }
       const url = ports.nats?.[0];
       if (url) return url;
     }

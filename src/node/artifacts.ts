@@ -3,8 +3,9 @@
  * Every artifact is checked against the request's sha256 and cached on disk by its hash.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
@@ -18,24 +19,40 @@ export interface Artifact {
   readonly path: string;
 }
 
-/** Fetches and verifies artifacts, keeping a content-addressed cache. */
+/** What the store needs from its node. */
+export interface ArtifactStoreOptions {
+  /** The node's connection inside a namespace: `nats://` artifacts are read from the deploying namespace's own bucket. */
+  connect(ns: string): Promise<NatsConnection>;
+  /** Where the cache lives (one folder per namespace). */
+  cacheDir: string;
+  maxBytes: number;
+  /** Directories `file://` artifacts may come from; none means `file://` is refused. */
+  allowFileDirs: readonly string[];
+  fetchTimeoutMs?: number;
+}
+
+/** Fetches and verifies artifacts, keeping a content-addressed cache per namespace. */
 export class ArtifactStore {
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly cacheDir: string,
-    private readonly maxBytes: number,
-    private readonly fetchTimeoutMs = 30_000,
-  ) {
-    mkdirSync(cacheDir, { recursive: true });
+  private readonly cacheDir: string;
+  private readonly maxBytes: number;
+  private readonly fetchTimeoutMs: number;
+
+  constructor(private readonly o: ArtifactStoreOptions) {
+    this.cacheDir = o.cacheDir;
+    this.maxBytes = o.maxBytes;
+    this.fetchTimeoutMs = o.fetchTimeoutMs ?? 30_000;
+    mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
   }
 
-  /** Fetches `location`, refusing it when it is too large or its sha256 differs from `expected`. */
-  async fetch(location: string, expected?: string): Promise<Artifact> {
+  /** Fetches `location` for namespace `ns`, refusing it when it is too large or its sha256 differs from `expected`. */
+  async fetch(ns: string, location: string, expected?: string): Promise<Artifact> {
+    const dir = join(this.cacheDir, ns);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (expected !== undefined) {
-      const cached = this.fromCache(expected);
+      const cached = this.fromCache(dir, expected);
       if (cached) return cached;
     }
-    const bytes = await this.download(location);
+    const bytes = await this.download(ns, location);
     if (bytes.length > this.maxBytes) {
       throw new NexError("NEX_E_ARTIFACT_TOO_LARGE", `artifact is ${bytes.length} bytes; this node allows ${this.maxBytes}`);
     }
@@ -43,19 +60,19 @@ export class ArtifactStore {
     if (expected !== undefined && sha256 !== expected) {
       throw new NexError("NEX_E_HASH_MISMATCH", `artifact at ${location} has sha256 ${sha256}, but the request says ${expected}`);
     }
-    return { bytes, sha256, path: this.store(sha256, bytes) };
+    return { bytes, sha256, path: this.store(dir, sha256, bytes) };
   }
 
-  private fromCache(sha256: string): Artifact | undefined {
-    const path = join(this.cacheDir, sha256);
+  private fromCache(dir: string, sha256: string): Artifact | undefined {
+    const path = join(dir, sha256);
     if (!existsSync(path)) return undefined;
     const bytes = new Uint8Array(readFileSync(path));
     // A damaged cache entry is refetched, never trusted.
     return sha256Hex(bytes) === sha256 ? { bytes, sha256, path } : undefined;
   }
 
-  private store(sha256: string, bytes: Uint8Array): string {
-    const path = join(this.cacheDir, sha256);
+  private store(dir: string, sha256: string, bytes: Uint8Array): string {
+    const path = join(dir, sha256);
     if (!existsSync(path)) {
       const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
       writeFileSync(tmp, bytes, { mode: 0o755 });
@@ -64,7 +81,7 @@ export class ArtifactStore {
     return path;
   }
 
-  private async download(location: string): Promise<Uint8Array> {
+  private async download(ns: string, location: string): Promise<Uint8Array> {
     let url: URL;
     try {
       url = new URL(location);
@@ -73,7 +90,7 @@ export class ArtifactStore {
     }
     switch (url.protocol) {
       case "nats:":
-        return this.fromObjectStore(url);
+        return this.fromObjectStore(ns, url);
       case "file:":
         return this.fromFile(url);
       case "http:":
@@ -84,11 +101,11 @@ export class ArtifactStore {
     }
   }
 
-  private async fromObjectStore(url: URL): Promise<Uint8Array> {
+  private async fromObjectStore(ns: string, url: URL): Promise<Uint8Array> {
     const bucket = url.hostname;
     const key = decodeURIComponent(url.pathname.replace(/^\//, ""));
     try {
-      const os = await new Objm(this.nc).open(bucket);
+      const os = await new Objm(await this.o.connect(ns)).open(bucket);
       const data = await os.getBlob(key);
       if (data === null) throw new NexError("NEX_E_ARTIFACT_FETCH", `no object "${key}" in bucket "${bucket}"`);
       return data;
@@ -98,19 +115,28 @@ export class ArtifactStore {
     }
   }
 
+  /**
+   * A `file://` artifact: only under a directory the node allows (after resolving symlinks), and read with no more
+   * privilege than an unprivileged user has (a root node reads through `setpriv` as nobody).
+   */
   private fromFile(url: URL): Uint8Array {
-    const path = fileURLToPath(url);
+    const asked = fileURLToPath(url);
+    let path: string;
     try {
-      const st = statSync(path);
-      if (!st.isFile()) throw new Error("not a regular file");
-      if (st.size > this.maxBytes) {
-        throw new NexError("NEX_E_ARTIFACT_TOO_LARGE", `artifact is ${st.size} bytes; this node allows ${this.maxBytes}`);
-      }
-      return new Uint8Array(readFileSync(path));
-    } catch (err) {
-      if (err instanceof NexError) throw err;
-      throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      path = realpathSync(asked);
+    } catch {
+      throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot read ${asked}: no such file`);
     }
+    const allowed = this.o.allowFileDirs.some((d) => path === d || path.startsWith(d.endsWith(sep) ? d : d + sep));
+    if (!allowed) {
+      throw new NexError("NEX_E_FORBIDDEN", `file:// artifacts are only read from directories this node allows, and ${asked} is not in one`, {
+        hint: this.o.allowFileDirs.length ? `Allowed: ${this.o.allowFileDirs.join(", ")}.` : "Start the node with --allow-file-dir DIR, or upload the artifact (nex devrun) and deploy it from nats://.",
+      });
+    }
+    const st = statSync(path);
+    if (!st.isFile()) throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot read ${asked}: not a regular file`);
+    if (st.size > this.maxBytes) throw new NexError("NEX_E_ARTIFACT_TOO_LARGE", `artifact is ${st.size} bytes; this node allows ${this.maxBytes}`);
+    return readUnprivileged(path, this.maxBytes, asked);
   }
 
   private async fromHttp(url: URL): Promise<Uint8Array> {
@@ -127,6 +153,35 @@ export class ArtifactStore {
       throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot fetch ${url.href}: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+/** Reads a file as an unprivileged user would: a root node drops to nobody for the read, so root-only files stay unreadable. */
+function readUnprivileged(path: string, maxBytes: number, asked: string): Uint8Array {
+  try {
+    if (process.getuid?.() !== 0) return new Uint8Array(readFileSync(path));
+    const out = execFileSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "cat", "--", path], {
+      maxBuffer: maxBytes + 1,
+      stdio: ["ignore", "pipe", "ignore"],
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+    });
+    return new Uint8Array(out);
+  } catch {
+    // Never the content, never more than the path the deploy named.
+    throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot read ${asked}: permission denied or unreadable`);
+  }
+}
+
+/** Resolves the directories `file://` artifacts may come from (symlinks followed; missing ones dropped). */
+export function resolveFileDirs(dirs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of dirs) {
+    try {
+      out.push(realpathSync(resolve(d)));
+    } catch {
+      // a directory that does not exist allows nothing
+    }
+  }
+  return out;
 }
 
 /** Hex sha256 of some bytes. */

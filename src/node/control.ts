@@ -17,8 +17,8 @@ import {
 /** Returned by a broadcast handler that chooses not to answer (a node that doesn't match stays silent). */
 export const DECLINE = Symbol("decline");
 
-/** A control handler: gets the namespace (from the subject) and the raw body. */
-export type ControlHandler = (ns: string, body: Uint8Array) => Promise<unknown>;
+/** A control handler: gets the namespace (from the subject), the raw body, and the server's `Nats-Request-Info`. */
+export type ControlHandler = (ns: string, body: Uint8Array, requestInfo: string | undefined) => Promise<unknown>;
 
 /** The node operations behind the control API. */
 export type ControlHandlers = Record<"ping" | "info" | "auction" | "deploy" | "stop" | "list" | "lameduck", ControlHandler>;
@@ -64,6 +64,9 @@ export async function startControlService(
   return srv;
 }
 
+/** The header the server adds to every request that crossed an account boundary (it names the sender's account). */
+const REQUEST_INFO = "Nats-Request-Info";
+
 /** Longest error message sent back; the body also carries the code and hint. */
 const MAX_ERROR_MESSAGE = 1024;
 
@@ -71,7 +74,7 @@ async function dispatch(msg: ServiceMsg, handler: ControlHandler, broadcast: boo
   const parsed = subjects.parseControl(msg.subject);
   try {
     if (!parsed) throw new NexError("NEX_E_BAD_REQUEST", "not a control subject");
-    const out = await handler(parsed.namespace, msg.data);
+    const out = await handler(parsed.namespace, msg.data, msg.headers?.get(REQUEST_INFO) || undefined);
     if (out === DECLINE) return;
     msg.respond(JSON.stringify(out ?? {}));
   } catch (err) {

@@ -1,14 +1,21 @@
-/** Publishes CloudEvents for a node, and makes sure the feed stream keeps recent logs and events. */
+/**
+ * Publishes a node's CloudEvents, and keeps each namespace's feed stream. A namespace's events go to that namespace
+ * (its own account, with accounts), the nodes' own events to `system` in the control plane; each namespace's logs
+ * and events sit in its own stream under its own limits, so one tenant can neither read nor evict another's.
+ */
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { StreamConfig } from "@nats-io/jetstream";
 import { ensureStream } from "../nats/streams.js";
-import { FEED_STREAM, cloudEventType, subjects, type EventData, type EventType, type NexEvent } from "../contract/index.js";
+import { cloudEventType, subjects, type EventData, type EventType, type NexEvent } from "../contract/index.js";
+
+/** Where the events of a namespace are published. */
+export type EventRoute = (ns: string) => Promise<NatsConnection>;
 
 /** Sends a node's events. Publishing never throws: an event lost to a disconnect must not fail the work it reports. */
 export class EventPublisher {
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly route: EventRoute,
     private readonly nodeId: string,
   ) {}
 
@@ -25,24 +32,30 @@ export class EventPublisher {
       nexnamespace: ns,
       data: { nodeId: this.nodeId, ...data },
     };
-    try {
-      this.nc.publish(subjects.event(ns, type), JSON.stringify(ev));
-    } catch {
-      // The connection is closed or draining; events are best effort by design.
-    }
+    const body = JSON.stringify(ev);
+    this.route(ns).then(
+      (nc) => {
+        try {
+          nc.publish(subjects.event(ns, type), body);
+        } catch {
+          // The connection is closed or draining; events are best effort by design.
+        }
+      },
+      () => undefined,
+    );
   }
 }
 
-/** Feed retention: a day, or 256 MiB, whichever comes first. */
-export const FEED_LIMITS = { maxAgeMs: 24 * 3600_000, maxBytes: 256 * 1024 * 1024 } as const;
+/** Feed retention per namespace: a day, or `maxBytes`, whichever comes first. */
+export const FEED_MAX_AGE_MS = 24 * 3600_000;
 
-/** Creates the feed stream when it is missing. */
-export async function ensureFeedStream(nc: NatsConnection): Promise<void> {
+/** Creates a namespace's feed stream when it is missing. */
+export async function ensureFeedStream(nc: NatsConnection, ns: string, maxBytes: number): Promise<void> {
   await ensureStream(nc, {
-    name: FEED_STREAM,
-    subjects: subjects.feedStreamSubjects(),
-    max_age: FEED_LIMITS.maxAgeMs * 1_000_000,
-    max_bytes: FEED_LIMITS.maxBytes,
+    name: subjects.feedStream(ns),
+    subjects: [subjects.feedAll(ns)],
+    max_age: FEED_MAX_AGE_MS * 1_000_000,
+    max_bytes: maxBytes,
     discard: "old" as StreamConfig["discard"],
   });
 }

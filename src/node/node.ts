@@ -41,6 +41,7 @@ import { Failover, ensureClaimStream, relocate } from "./failover.js";
 import { loadIdentity, type NodeIdentity } from "./identity.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
 import { StateStore } from "./state.js";
+import { Tenancy, type Origin } from "./tenancy.js";
 import { automaticTags, tagsMatch } from "./tags.js";
 import { WorkloadManager } from "./workloads.js";
 
@@ -59,6 +60,7 @@ export class NexNode {
     readonly opts: ResolvedNodeOptions,
     readonly identity: NodeIdentity,
     readonly nc: NatsConnection,
+    private readonly tenancy: Tenancy,
     private readonly events: EventPublisher,
     private readonly workloads: WorkloadManager,
     private readonly runtimes: Awaited<ReturnType<typeof createRuntimes>>,
@@ -76,36 +78,55 @@ export class NexNode {
     const identity = loadIdentity(opts.seedFile);
     const nc = await connectNats(opts.connection, `nex-node-${opts.name}`, true);
     try {
-      const events = new EventPublisher(nc, identity.id);
+      let jetstream = true;
+      const tenancy = Tenancy.start({
+        nc,
+        connection: opts.connection,
+        nodeId: identity.id,
+        accountsDir: opts.authHome ? join(opts.authHome, "auth", "accounts") : undefined,
+        namespaceKeyFiles: opts.namespaceKeys,
+        insecure: opts.insecure,
+        prepare: async (ns, conn) => {
+          if (jetstream) await ensureFeedStream(conn, ns, opts.feedBytes);
+        },
+        log,
+      });
+      const events = new EventPublisher((ns) => tenancy.agent(ns), identity.id);
       let state: StateStore | undefined;
       try {
-        await ensureFeedStream(nc);
         await ensureClaimStream(nc);
         state = await StateStore.open(nc, identity.id);
+        await tenancy.agent(SYSTEM_NAMESPACE);
       } catch (err) {
+        jetstream = false;
         log(`warning: JetStream is unavailable (${(err as Error).message}); running without persistent state or log history`);
       }
       const tags = { ...opts.tags, ...automaticTags({ name: opts.name, sandbox: opts.sandbox }) };
       const host: RuntimeHost = {
         nodeId: identity.id,
-        connection: opts.connection,
+        access: tenancy,
         dataDir: opts.dataDir,
         sandbox: opts.sandbox,
+        workloadUser: opts.workloadUser,
         autoCreateBuckets: opts.autoCreateBuckets,
         tunables: opts.tunables,
         event: (ns, type, wid, data) => events.emit(ns, type, wid, data),
         log: (spec, stream, line) => {
-          try {
-            nc.publish(subjects.logs(spec.namespace, spec.name, spec.id, stream), line);
-          } catch {
-            // closed connection: logs are best effort
-          }
+          tenancy.agent(spec.namespace).then(
+            (conn) => conn.publish(subjects.logs(spec.namespace, spec.name, spec.id, stream), line),
+            () => undefined,
+          );
         },
       };
       const runtimes = await createRuntimes(host, opts.types);
-      const artifacts = new ArtifactStore(nc, join(opts.dataDir, "artifacts"), opts.maxArtifactBytes);
+      const artifacts = new ArtifactStore({
+        connect: (ns) => tenancy.agent(ns),
+        cacheDir: join(opts.dataDir, "artifacts"),
+        maxBytes: opts.maxArtifactBytes,
+        allowFileDirs: opts.allowFileDirs,
+      });
       const workloads = new WorkloadManager({ nodeId: identity.id, runtimes, artifacts, state, host, maxWorkloads: opts.maxWorkloads });
-      const node = new NexNode(opts, identity, nc, events, workloads, runtimes, tags);
+      const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags);
       await node.boot(state, log);
       return node;
     } catch (err) {
@@ -160,11 +181,16 @@ export class NexNode {
   }
 
   private serves(ns: string): boolean {
-    return this.opts.namespaces === "*" || this.opts.namespaces.includes(ns);
+    return (this.opts.namespaces === "*" || this.opts.namespaces.includes(ns)) && this.tenancy.knows(ns);
   }
 
   private requireNamespace(ns: string): void {
     if (!this.serves(ns)) throw new NexError("NEX_E_NODE_NOT_FOUND", `node ${this.id} does not serve namespace ${ns}`);
+  }
+
+  /** Node-wide operations (lame duck, the `system` namespace) need the control plane's own account. */
+  private requireAdmin(origin: Origin, what: string): void {
+    if (origin.kind !== "admin") throw new NexError("NEX_E_FORBIDDEN", `${what} needs the nex account's credentials`);
   }
 
   private emit<T extends EventType>(ns: string, type: T, subject: string | undefined, data: EventData<T>): void {
@@ -189,13 +215,22 @@ export class NexNode {
   }
 
   private handlers(): ControlHandlers {
+    // Every handler first learns who is asking; a request that crossed from a foreign account stops here.
+    type Handler = (ns: string, body: Record<string, unknown>, origin: Origin) => Promise<unknown>;
+    const guard =
+      (fn: Handler): ControlHandlers["ping"] =>
+      async (ns, body, info) => {
+        const origin = this.tenancy.origin(ns, info);
+        return fn(ns, parseBody(body), origin);
+      };
     return {
-      ping: async (_ns, body) => {
-        const { tags } = decode.ping(parseBody(body));
+      ping: guard(async (_ns, body) => {
+        const { tags } = decode.ping(body);
         return tagsMatch(this.tags, tags) ? this.summary() : DECLINE;
-      },
-      info: async (ns, body) => {
-        decode.info(parseBody(body));
+      }),
+      info: guard(async (ns, body, origin) => {
+        decode.info(body);
+        if (ns === SYSTEM_NAMESPACE) this.requireAdmin(origin, "INFO across namespaces");
         const info: NodeInfo = {
           ...this.summary(),
           namespaces: this.opts.namespaces,
@@ -203,31 +238,33 @@ export class NexNode {
           workloadList: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns),
         };
         return info;
-      },
-      auction: async (ns, body) => this.bid(ns, decode.auction(parseBody(body))),
-      deploy: async (ns, body) => {
+      }),
+      auction: guard(async (ns, body) => this.bid(ns, decode.auction(body))),
+      deploy: guard(async (ns, body) => {
         this.requireNamespace(ns);
-        const spec = decode.deploy(parseBody(body), ns);
+        const spec = decode.deploy(body, ns);
         if (this.state !== "running") throw new NexError("NEX_E_LAMEDUCK", `node ${this.id} is ${this.state} and takes no new work`);
         return this.workloads.deploy(spec);
-      },
-      stop: async (ns, body) => {
+      }),
+      stop: guard(async (ns, body) => {
         this.requireNamespace(ns);
-        const reply: StopReply = { stopped: await this.workloads.stop(ns, decode.stop(parseBody(body))) };
+        const reply: StopReply = { stopped: await this.workloads.stop(ns, decode.stop(body)) };
         return reply;
-      },
-      list: async (ns, body) => {
-        if (!this.serves(ns) && ns !== SYSTEM_NAMESPACE) return DECLINE;
-        const { name } = decode.list(parseBody(body));
+      }),
+      list: guard(async (ns, body, origin) => {
+        if (ns === SYSTEM_NAMESPACE) this.requireAdmin(origin, "LIST across namespaces");
+        else if (!this.serves(ns)) return DECLINE;
+        const { name } = decode.list(body);
         const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
         return reply;
-      },
-      lameduck: async (_ns, body) => {
-        const { delayMs } = decode.lameduck(parseBody(body));
+      }),
+      lameduck: guard(async (_ns, body, origin) => {
+        this.requireAdmin(origin, "LAMEDUCK");
+        const { delayMs } = decode.lameduck(body);
         this.lameduck(delayMs);
         const reply: LameduckReply = { nodeId: this.id, state: this.state };
         return reply;
-      },
+      }),
     };
   }
 
@@ -288,6 +325,7 @@ export class NexNode {
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.close()));
     this.state = "stopped";
     this.emit(SYSTEM_NAMESPACE, "node_stopped", this.id, { nodeId: this.id });
+    await this.tenancy.close();
     await this.nc.drain().catch(() => undefined);
     for (const fn of this.stoppedHooks) fn();
   }

@@ -4,6 +4,7 @@ import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { NexError, WORKLOAD_TYPE_NAMES, type WorkloadType } from "../contract/index.js";
 import type { RuntimeTunables } from "../runtimes/runtime.js";
+import { resolveFileDirs } from "./artifacts.js";
 import type { ConnectionConfig } from "../nats/connect.js";
 
 /** What a user may set. Every field has a documented default in NODE_DEFAULTS or below. */
@@ -32,6 +33,18 @@ export interface NodeOptions {
   warmRunners?: boolean;
   /** Override any of the tunables in NODE_DEFAULTS. */
   tunables?: Partial<RuntimeTunables & { missedBeats: number }>;
+  /** Run on a NATS server without authentication (every client could then run code as the node's user). */
+  insecure?: boolean;
+  /** A nex home made by `nex up` (`~/.nex`): the node finds the namespaces' signing keys in it. */
+  authHome?: string;
+  /** `--namespace-key NAME=FILE`: a namespace's account signing key, for deployments made with nsc. */
+  namespaceKeys?: Record<string, string>;
+  /** Directories `file://` artifacts may be read from; none by default. */
+  allowFileDirs?: string[];
+  /** The user native workloads run as: a name or uid; default the node's own user, or nobody when the node is root. */
+  workloadUser?: string;
+  /** Size of each namespace's log and event history, in MiB. */
+  feedMiB?: number;
 }
 
 /**
@@ -57,6 +70,8 @@ export const NODE_DEFAULTS = {
   failureEventsPerSecond: 10,
   /** V8 heap of a runner process itself (isolates and modules have their own limits). */
   runnerHeapMiB: 256,
+  /** Log and event history kept per namespace. */
+  feedMiB: 64,
 } as const;
 
 /** Fully resolved node settings, units in the names. */
@@ -76,6 +91,12 @@ export interface ResolvedNodeOptions {
   warmRunners: boolean;
   missedBeats: number;
   tunables: RuntimeTunables;
+  insecure: boolean;
+  authHome: string | undefined;
+  namespaceKeys: Record<string, string>;
+  allowFileDirs: string[];
+  workloadUser: { uid: number; gid: number } | undefined;
+  feedBytes: number;
 }
 
 /** True when bubblewrap is on PATH. */
@@ -91,6 +112,23 @@ function bubblewrapAvailable(): boolean {
 /** The default data directory. */
 export function defaultDataDir(): string {
   return process.env["NEX_HOME"] ?? join(homedir(), ".nex");
+}
+
+/** The uid/gid native workloads run as: the named user, or nobody when the node is root, or the node's own user. */
+export function resolveWorkloadUser(user: string | undefined): { uid: number; gid: number } | undefined {
+  const root = process.getuid?.() === 0;
+  if (user === undefined) return root ? { uid: 65534, gid: 65534 } : undefined;
+  const id = (flag: string): number => {
+    try {
+      return Number(execFileSync("id", [flag, user], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    } catch {
+      throw new NexError("NEX_E_INVALID_FIELD", `workload-user: no user ${JSON.stringify(user)} on this host`);
+    }
+  };
+  const uid = id("-u");
+  if (uid === process.getuid?.()) return undefined;
+  if (!root) throw new NexError("NEX_E_INVALID_FIELD", "workload-user: only a node running as root can run workloads as another user");
+  return { uid, gid: id("-g") };
 }
 
 /** A positive integer option, or NEX_E_INVALID_FIELD naming it. */
@@ -128,5 +166,11 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
       failureEventsPerSecond: positiveInt(t.failureEventsPerSecond, "failureEventsPerSecond", NODE_DEFAULTS.failureEventsPerSecond, 0),
       runnerHeapMiB: positiveInt(t.runnerHeapMiB, "runnerHeapMiB", NODE_DEFAULTS.runnerHeapMiB, 32),
     },
+    insecure: o.insecure ?? false,
+    authHome: o.authHome,
+    namespaceKeys: o.namespaceKeys ?? {},
+    allowFileDirs: resolveFileDirs(o.allowFileDirs ?? []),
+    workloadUser: resolveWorkloadUser(o.workloadUser),
+    feedBytes: positiveInt(o.feedMiB, "feed-mib", NODE_DEFAULTS.feedMiB) * 1024 * 1024,
   };
 }

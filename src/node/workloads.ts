@@ -65,7 +65,7 @@ export class WorkloadManager {
     if (!previous && this.entries.size >= this.d.maxWorkloads) {
       throw new NexError("NEX_E_LIMIT", `node runs ${this.entries.size} workloads, its limit`);
     }
-    const artifact = await this.d.artifacts.fetch(partial.location, partial.sha256);
+    const artifact = await this.d.artifacts.fetch(partial.namespace, partial.location, partial.sha256);
     const spec: WorkloadSpec = {
       ...partial,
       id: partial.id ?? nuid.next(),

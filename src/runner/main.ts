@@ -19,7 +19,12 @@ const DEFAULT_MAX_PAYLOAD = 1_048_576;
 let nc: NatsConnection | undefined;
 let engine: FunctionEngine | undefined;
 let init: RunnerInit | undefined;
-const functions = new Map<string, TriggeredFunction>();
+/** A deployed function, and its own connection when it has its own identity. */
+interface Hosted {
+  fn: TriggeredFunction;
+  own?: NatsConnection;
+}
+const functions = new Map<string, Hosted>();
 
 function send(m: FromRunner): void {
   if (process.connected) process.send?.(m);
@@ -60,6 +65,12 @@ function bindingsFor(conn: NatsConnection, spec: WorkloadSpec, autoCreateBuckets
   };
 }
 
+/** Stops a function and closes its own connection. */
+async function release(h: Hosted): Promise<void> {
+  await h.fn.stop();
+  await h.own?.drain().catch(() => undefined);
+}
+
 async function handle(m: ToRunner): Promise<unknown> {
   switch (m.t) {
     case "init": {
@@ -75,29 +86,39 @@ async function handle(m: ToRunner): Promise<unknown> {
     case "deploy": {
       if (!nc || !engine || !init) throw new NexError("NEX_E_RUNNER_UNAVAILABLE", "runner is not initialised");
       const spec = m.spec;
-      const loaded = await engine.load(spec, m.code, bindingsFor(nc, spec, init.autoCreateBuckets));
-      const fn = new TriggeredFunction(
-        spec,
-        loaded,
-        nc,
-        init.tunables,
-        (ns, type, workloadId, data) => send({ t: "event", ns, type, workloadId, data }),
-        (stream, line) => logLine(spec, stream, line),
-      );
-      fn.start();
-      await nc.flush();
-      functions.set(spec.id, fn);
+      // A function with its own identity gets its own connection: the server then enforces what it may reach.
+      const own = m.connection ? await connectNats(m.connection, `nex-fn-${spec.name}-${spec.id}`, true) : undefined;
+      const conn = own ?? nc;
+      try {
+        const loaded = await engine.load(spec, m.code, bindingsFor(conn, spec, init.autoCreateBuckets));
+        const fn = new TriggeredFunction(
+          spec,
+          loaded,
+          conn,
+          init.tunables,
+          (ns, type, workloadId, data) => send({ t: "event", ns, type, workloadId, data }),
+          (stream, line) => logLine(spec, stream, line),
+        );
+        fn.start();
+        await conn.flush();
+        const previous = functions.get(spec.id);
+        functions.set(spec.id, { fn, own });
+        if (previous) await release(previous);
+      } catch (err) {
+        await own?.close().catch(() => undefined);
+        throw err;
+      }
       return { id: spec.id };
     }
     case "stop": {
-      const fn = functions.get(m.id);
+      const h = functions.get(m.id);
       functions.delete(m.id);
-      await fn?.stop();
-      return { stopped: fn !== undefined };
+      if (h) await release(h);
+      return { stopped: h !== undefined };
     }
     case "stats": {
       const out: StatsReply = {};
-      for (const [id, fn] of functions) out[id] = fn.stats;
+      for (const [id, h] of functions) out[id] = h.fn.stats;
       return out;
     }
     case "ping":
@@ -123,7 +144,7 @@ process.on("SIGTERM", () => {
 async function shutdown(code: number): Promise<void> {
   const timer = setTimeout(() => process.exit(code), 3_000);
   timer.unref();
-  await Promise.allSettled([...functions.values()].map((f) => f.stop()));
+  await Promise.allSettled([...functions.values()].map((h) => release(h)));
   flushLogs();
   await engine?.close().catch(() => undefined);
   await nc?.drain().catch(() => undefined);

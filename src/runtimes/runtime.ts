@@ -37,15 +37,30 @@ export interface RuntimeTunables {
   runnerHeapMiB: number;
 }
 
+/**
+ * How workloads reach NATS: each gets an identity of its own, minted by the node for exactly what it may do
+ * (with accounts), or shares the node's connection settings (without).
+ */
+export interface WorkloadAccess {
+  /** A namespace's runner process: its connection settings (it only publishes log lines itself). */
+  runner(namespace: string): Promise<ConnectionConfig>;
+  /** A function's own connection, or undefined when functions share their runner's connection (no accounts). */
+  function(spec: WorkloadSpec): Promise<ConnectionConfig | undefined>;
+  /** A native service: the URL it connects to, and the text of its credentials file when there is one. */
+  service(spec: WorkloadSpec): Promise<{ url: string; creds?: string }>;
+}
+
 /** What a runtime needs from the node it runs in. */
 export interface RuntimeHost {
   readonly nodeId: string;
-  /** How workloads and runners reach NATS. */
-  readonly connection: ConnectionConfig;
+  /** How runners and workloads reach NATS. */
+  readonly access: WorkloadAccess;
   /** Node data directory (runtimes keep scratch space below it). */
   readonly dataDir: string;
   /** Sandbox native services (bubblewrap) or not. */
   readonly sandbox: boolean;
+  /** The user native workloads run as, when it is not the node's own (a root node never runs them as root by default). */
+  readonly workloadUser: { uid: number; gid: number } | undefined;
   /** Create missing KV / object store buckets on first use by a host service. */
   readonly autoCreateBuckets: boolean;
   readonly tunables: RuntimeTunables;

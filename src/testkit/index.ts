@@ -9,11 +9,13 @@
  * ```
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { AuthHome, NEX_ACCOUNT, writeSecret } from "../auth/home.js";
+import { pushAccounts } from "../auth/resolver.js";
 import { connectNats, type ConnectionConfig } from "../nats/connect.js";
 import { startNatsServer, type NatsServer } from "../nats/server.js";
 import { NexNode } from "../node/node.js";
@@ -40,12 +42,33 @@ export async function check<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, int
   throw new Error(`check timed out after ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
 }
 
-/** A nats-server, the nodes started on it, and clients, all removed by `stop()`. */
+/** How a test environment's server is set up. */
+export interface TestEnvOptions {
+  /** Extra server configuration (e.g. an `authorization` block); such a server runs without accounts. */
+  extraConfig?: (dir: string) => string;
+  /** Credentials every connection uses (with `extraConfig`). */
+  connection?: Partial<ConnectionConfig>;
+  /** Operator mode with accounts, as `nex up` sets it up. Default: true, unless `extraConfig` is given. */
+  secure?: boolean;
+  /** Namespaces to create up front (secure mode); `default` always exists. */
+  namespaces?: string[];
+}
+
+/**
+ * A nats-server, the nodes started on it, and clients, all removed by `stop()`. By default the server runs in
+ * operator mode exactly as `nex up` starts it: a nex home in the environment's directory holds the keys, the
+ * nodes serve namespaces from it, and `nc(ns)`, `client(ns)` and `cli()` act as that namespace's own users.
+ */
 export class TestEnv {
   readonly dir: string;
+  /** The nex home (`NEX_HOME`) of a secure environment. */
+  readonly home: string;
   private nodes: NexNode[] = [];
   private conns: NatsConnection[] = [];
   private children: ChildProcess[] = [];
+  private auth: AuthHome | undefined;
+  private extraConfig: string | undefined;
+  private creds: Partial<ConnectionConfig> = {};
 
   private constructor(
     public server: NatsServer,
@@ -53,28 +76,66 @@ export class TestEnv {
     dir: string,
   ) {
     this.dir = dir;
+    this.home = join(dir, "home");
   }
 
   /** Starts a nats-server with JetStream in a fresh temporary directory. */
-  static async start(opts: { extraConfig?: (dir: string) => string; connection?: Partial<ConnectionConfig> } = {}): Promise<TestEnv> {
+  static async start(opts: TestEnvOptions = {}): Promise<TestEnv> {
     const dir = mkdtempSync(join(tmpdir(), "nex-test-"));
+    // Artifacts written here are read the way a node reads them: as an unprivileged user.
+    chmodSync(dir, 0o755);
     const storeDir = join(dir, "js");
-    const extraConfig = opts.extraConfig?.(dir);
+    const secure = opts.secure ?? opts.extraConfig === undefined;
+    const auth = secure ? await AuthHome.init(join(dir, "home"), ["default", ...(opts.namespaces ?? [])]) : undefined;
+    const extraConfig = auth ? auth.serverConfig(join(dir, "jwt")) : opts.extraConfig?.(dir);
     const server = await startNatsServer({ storeDir, extraConfig });
     const env = new TestEnv(server, storeDir, dir);
     env.extraConfig = extraConfig;
-    env.auth = opts.connection ?? {};
+    env.creds = opts.connection ?? {};
+    env.auth = auth;
+    if (auth) await env.pushAccounts();
     return env;
   }
 
-  /** Server configuration kept for restarts. */
-  private extraConfig: string | undefined;
-  /** Credentials every connection of this environment uses. */
-  private auth: Partial<ConnectionConfig> = {};
+  /** True for an operator-mode environment. */
+  get secure(): boolean {
+    return this.auth !== undefined;
+  }
 
-  /** Connection settings for the server. */
+  private async pushAccounts(jwts?: string[]): Promise<void> {
+    const auth = this.auth!;
+    const sysCreds = join(this.dir, "sys.creds");
+    writeSecret(sysCreds, auth.systemCreds());
+    const sys = await connectNats({ servers: [this.server.url], credsFile: sysCreds }, "nex-test-sys");
+    try {
+      await pushAccounts(sys, jwts ?? auth.namespaces().map((a) => a.jwt), [auth.operatorSigner().getPublicKey()]);
+    } finally {
+      await sys.close();
+    }
+  }
+
+  /** Creates a namespace (an account, in a secure environment) if it does not exist yet. */
+  async namespace(name: string): Promise<void> {
+    if (!this.auth || this.auth.account(name)) return;
+    const rec = await this.auth.createNamespace(name);
+    await this.pushAccounts([rec.jwt]);
+  }
+
+  /** Connection settings of the control plane (the nex account), as nodes and admins use them. */
   get connection(): ConnectionConfig {
-    return { ...this.auth, servers: [this.server.url] };
+    if (this.auth) return { servers: [this.server.url], credsFile: this.auth.credsPath(NEX_ACCOUNT) };
+    return { ...this.creds, servers: [this.server.url] };
+  }
+
+  /** Connection settings of a namespace's own user (the same as `connection` without accounts). */
+  tenant(ns = "default"): ConnectionConfig {
+    if (this.auth) return { servers: [this.server.url], credsFile: this.auth.credsPath(ns) };
+    return this.connection;
+  }
+
+  /** The environment variables the CLI needs to act in this environment. */
+  get cliEnv(): NodeJS.ProcessEnv {
+    return this.auth ? { NATS_URL: this.server.url, NEX_HOME: this.home } : { NATS_URL: this.server.url };
   }
 
   /** Restarts the server on the same port with the same store (for reconnect tests). */
@@ -85,34 +146,50 @@ export class TestEnv {
     this.server = await startNatsServer({ storeDir: this.storeDir, port, extraConfig: this.extraConfig });
   }
 
-  /** Starts a node in this process. */
+  /** Starts a node in this process. It may read `file://` artifacts from the environment's directory. */
   async node(opts: Partial<NodeOptions> = {}): Promise<NexNode> {
     const node = await NexNode.start({
       connection: this.connection,
       dataDir: join(this.dir, `node-${this.nodes.length}`),
       heartbeatIntervalMs: 1_000,
+      // Tests deploy from their own directories, the repository's fixtures, and system binaries.
+      allowFileDirs: [tmpdir(), REPO_ROOT, "/bin", "/usr/bin"],
+      ...(this.auth ? { authHome: this.home } : { insecure: this.creds.user === undefined && this.creds.token === undefined }),
       ...opts,
     });
     this.nodes.push(node);
     return node;
   }
 
-  /** A plain NATS connection, closed by `stop()`. */
-  async nc(): Promise<NatsConnection> {
-    const nc = await connectNats(this.connection, "nex-test", true);
+  /** A connection as namespace `ns`'s own user (created when missing), closed by `stop()`. */
+  async nc(ns = "default"): Promise<NatsConnection> {
+    await this.namespace(ns);
+    const nc = await connectNats(this.tenant(ns), `nex-test-${ns}`, true);
     this.conns.push(nc);
     return nc;
   }
 
-  /** A client library instance on a fresh connection. */
-  async client(namespace?: string): Promise<NexClient> {
-    return new NexClient(await this.nc(), { namespace });
+  /** A connection to the control plane (the nex account), closed by `stop()`. */
+  async adminNc(): Promise<NatsConnection> {
+    const nc = await connectNats(this.connection, "nex-test-admin", true);
+    this.conns.push(nc);
+    return nc;
+  }
+
+  /** A client library instance of the control plane (node-wide operations such as lame duck). */
+  async adminClient(namespace = "default"): Promise<NexClient> {
+    return new NexClient(await this.adminNc(), { namespace });
+  }
+
+  /** A client library instance acting as namespace `namespace`'s own user. */
+  async client(namespace = "default"): Promise<NexClient> {
+    return new NexClient(await this.nc(namespace), { namespace });
   }
 
   /** Writes `contents` to a file in the environment's directory and returns its `file://` location. */
   file(name: string, contents: string | Uint8Array): string {
     const path = join(this.dir, name);
-    writeFileSync(path, contents);
+    writeFileSync(path, contents, { mode: 0o644 });
     return pathToFileURL(path).href;
   }
 
@@ -124,7 +201,7 @@ export class TestEnv {
 
   /** Runs the `nex` CLI (as a user would) and collects its output. */
   async cli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
-    const child = spawnCli(args, { NATS_URL: this.server.url, ...opts.env });
+    const child = spawnCli(args, { ...this.cliEnv, ...opts.env });
     this.children.push(child);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     else child.stdin?.end();
@@ -133,7 +210,7 @@ export class TestEnv {
 
   /** Starts a long-running CLI command (e.g. `node up`, `logs -f`); `stop()` kills it. */
   spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-    const child = spawnCli(args, { NATS_URL: this.server.url, ...env });
+    const child = spawnCli(args, { ...this.cliEnv, ...env });
     this.children.push(child);
     return child;
   }

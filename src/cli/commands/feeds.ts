@@ -1,7 +1,7 @@
 /** `nex logs` and `nex events`: recent history from the feed stream, then live with -f. */
 import { Command } from "commander";
 import { readEvents, readLogs } from "../../client/index.js";
-import { shortEventType, type NexEvent } from "../../contract/index.js";
+import { SYSTEM_NAMESPACE, shortEventType, type NexEvent } from "../../contract/index.js";
 import { action, connectCli, globals, durationFlag, printJson } from "../common.js";
 
 function hhmmss(d: Date): string {
@@ -46,15 +46,15 @@ export function eventsCommand(): Command {
   return new Command("events")
     .option("-f, --follow", "keep printing new events")
     .option("--since <duration>", "how far back to start", "1h")
-    .option("--all", "events of every namespace (default: the namespace and system)")
-    .option("--heartbeats", "include node heartbeats")
+    .option("--system", "the nodes' own events (started, lost, lame duck…); needs the control plane's credentials")
+    .option("--heartbeats", "include node heartbeats (with --system)")
     .description("show lifecycle events (CloudEvents)")
     .action(
-      action(async (f: { follow?: boolean; since: string; all?: boolean; heartbeats?: boolean }, cmd: Command) => {
+      action(async (f: { follow?: boolean; since: string; system?: boolean; heartbeats?: boolean }, cmd: Command) => {
         const g = globals(cmd);
-        const nc = await connectCli(cmd);
+        const nc = await connectCli(cmd, f.system === true);
         const ac = stopOnSignal();
-        const namespaces = f.all ? ["*"] : [...new Set([g.namespace!, "system"])];
+        const namespaces = f.system ? [SYSTEM_NAMESPACE] : [g.namespace!];
         const print = (ev: NexEvent): void => {
           const type = shortEventType(ev);
           if (type === "node_heartbeat" && !f.heartbeats) return;

@@ -4,7 +4,8 @@ import { NexError, WORKLOAD_TYPE_NAMES, isWorkloadType } from "../../contract/in
 import { NexNode } from "../../node/node.js";
 import type { NodeOptions } from "../../node/options.js";
 import { parseTags } from "../../node/tags.js";
-import { action, collect, connectionOf, durationFlag, globals, intFlag, printJson, printTable, short, withClient } from "../common.js";
+import { AuthHome } from "../../auth/home.js";
+import { action, collect, connectionOf, durationFlag, globals, intFlag, nexHome, parseKeyValues, printJson, printTable, short, withClient } from "../common.js";
 import { printWorkloads } from "./ls.js";
 
 /** Flags of `nex node up` (and `nex up`). */
@@ -21,6 +22,10 @@ export interface NodeUpFlags {
   maxArtifactMib?: string;
   autoCreateBuckets: boolean;
   warm: boolean;
+  insecure?: boolean;
+  namespaceKey: string[];
+  allowFileDir: string[];
+  workloadUser?: string;
 }
 
 /** Adds the node daemon flags to a command. */
@@ -38,7 +43,11 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--max-workloads <n>", "most workloads this node runs")
     .option("--max-artifact-mib <n>", "largest artifact this node accepts, in MiB")
     .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
-    .option("--no-warm", "do not start the JS runner before the first deploy");
+    .option("--no-warm", "do not start the JS runner before the first deploy")
+    .option("--namespace-key <name=file>", "a namespace's account signing key (deployments made with nsc), repeatable", collect, [])
+    .option("--allow-file-dir <dir>", "a directory file:// artifacts may be read from, repeatable (default: none)", collect, [])
+    .option("--workload-user <user>", "user native workloads run as (default: the node's user; nobody when the node is root)")
+    .option("--insecure", "run on a NATS server without authentication (any client could run code as this node's user)");
 }
 
 /** Compiles node flags into node options. */
@@ -53,8 +62,15 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
   } catch (err) {
     throw new NexError("NEX_E_INVALID_FIELD", (err as Error).message);
   }
+  const connection = connectionOf(cmd, true);
   return {
-    connection: connectionOf(cmd),
+    connection,
+    // The keys of a nex-made deployment, when the node runs with its control-plane credentials from the same home.
+    authHome: AuthHome.exists(nexHome()) && connection.credsFile?.startsWith(nexHome()) ? nexHome() : undefined,
+    namespaceKeys: parseKeyValues(f.namespaceKey, "--namespace-key"),
+    allowFileDirs: f.allowFileDir,
+    workloadUser: f.workloadUser,
+    insecure: f.insecure,
     name: f.name,
     seedFile: f.seedFile,
     tags,
@@ -173,7 +189,7 @@ export function nodeCommand(): Command {
     .description("stop a node taking new work, then drain its workloads and stop it")
     .action(
       action(async (id: string, f: { delay: string }, cmd: Command) => {
-        const r = await withClient(cmd, (c) => c.lameduck(id, durationFlag(f.delay, "--delay")));
+        const r = await withClient(cmd, (c) => c.lameduck(id, durationFlag(f.delay, "--delay")), true);
         if (globals(cmd).json) return printJson(r);
         process.stdout.write(`node ${r.nodeId} is in lame duck mode; it drains and stops after ${f.delay}\n`);
       }),

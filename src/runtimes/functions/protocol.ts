@@ -12,6 +12,7 @@ export interface RunnerInit {
   kind: WorkloadType;
   nodeId: string;
   namespace: string;
+  /** The runner's own connection (its functions may get their own, in `deploy`). */
   connection: ConnectionConfig;
   autoCreateBuckets: boolean;
   tunables: RuntimeTunables;
@@ -20,7 +21,7 @@ export interface RunnerInit {
 /** Node → runner. */
 export type ToRunner =
   | { t: "init"; rid: number; init: RunnerInit }
-  | { t: "deploy"; rid: number; spec: WorkloadSpec; code: Uint8Array }
+  | { t: "deploy"; rid: number; spec: WorkloadSpec; code: Uint8Array; connection?: ConnectionConfig }
   | { t: "stop"; rid: number; id: string }
   | { t: "stats"; rid: number }
   | { t: "ping"; rid: number };

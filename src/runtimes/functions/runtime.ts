@@ -6,6 +6,7 @@
 import type { WorkloadSpec, WorkloadType } from "../../contract/index.js";
 import { NexError } from "../../contract/index.js";
 import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtime.js";
+import type { ConnectionConfig } from "../../nats/connect.js";
 import type { FromRunner, StatsReply } from "./protocol.js";
 import { RunnerProcess } from "./supervisor.js";
 
@@ -14,6 +15,8 @@ const MAX_BACKOFF_MS = 30_000;
 interface Deployed {
   spec: WorkloadSpec;
   code: Uint8Array;
+  /** The function's own connection settings, when it has its own identity. */
+  connection: ConnectionConfig | undefined;
   stats: WorkloadStats;
 }
 
@@ -42,9 +45,9 @@ export class FunctionRuntime implements Runtime {
 
   async deploy(spec: WorkloadSpec, artifact: ArtifactRef): Promise<WorkloadHandle> {
     const slot = this.slot(spec.namespace);
-    const proc = await this.ensure(slot);
-    await proc.request({ t: "deploy", spec, code: artifact.bytes }, this.host.tunables.deployTimeoutMs + spec.timeoutMs);
-    const d: Deployed = { spec, code: artifact.bytes, stats: { state: "running", invocations: 0, failures: 0, restarts: 0 } };
+    const [proc, connection] = await Promise.all([this.ensure(slot), this.host.access.function(spec)]);
+    await proc.request({ t: "deploy", spec, code: artifact.bytes, connection }, this.host.tunables.deployTimeoutMs + spec.timeoutMs);
+    const d: Deployed = { spec, code: artifact.bytes, connection, stats: { state: "running", invocations: 0, failures: 0, restarts: 0 } };
     slot.functions.set(spec.id, d);
     return {
       id: spec.id,
@@ -102,7 +105,7 @@ export class FunctionRuntime implements Runtime {
         kind: this.type,
         nodeId: this.host.nodeId,
         namespace: slot.ns,
-        connection: this.host.connection,
+        connection: await this.host.access.runner(slot.ns),
         autoCreateBuckets: this.host.autoCreateBuckets,
         tunables: this.host.tunables,
       },
@@ -148,7 +151,7 @@ export class FunctionRuntime implements Runtime {
     }
     for (const d of [...slot.functions.values()]) {
       try {
-        await proc.request({ t: "deploy", spec: d.spec, code: d.code }, this.host.tunables.deployTimeoutMs);
+        await proc.request({ t: "deploy", spec: d.spec, code: d.code, connection: d.connection }, this.host.tunables.deployTimeoutMs);
         d.stats = { ...d.stats, state: "running" };
       } catch (err) {
         const e = NexError.from(err);

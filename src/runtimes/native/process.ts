@@ -92,13 +92,26 @@ export class NativeWorkload implements WorkloadHandle {
 
   private spawnOnce(): Promise<void> {
     const cmd = this.command();
-    const fds = cmd.fds.map((f) => openSync(f, "r"));
+    const opened: number[] = [];
     let child: ChildProcess;
     try {
-      child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ["ignore", "pipe", "pipe", ...fds] });
+      const extra = cmd.fds.map((f) => {
+        if ("data" in f) return "pipe" as const;
+        const fd = openSync(f.path, "r");
+        opened.push(fd);
+        return fd;
+      });
+      child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ["ignore", "pipe", "pipe", ...extra] });
     } finally {
-      for (const fd of fds) closeSync(fd);
+      for (const fd of opened) closeSync(fd);
     }
+    // Data fds are pipes: what they carry (arguments, credentials) never touches the disk or a command line.
+    cmd.fds.forEach((f, i) => {
+      if (!("data" in f)) return;
+      const pipe = child.stdio[3 + i] as NodeJS.WritableStream & { on(e: "error", f: () => void): void };
+      pipe.on("error", () => undefined);
+      pipe.end(Buffer.from(f.data));
+    });
     this.child = child;
     this.wrapperDepth = cmd.wrapperDepth;
     this.oomBefore = this.limits.oomKills();

@@ -8,10 +8,10 @@
  * ```
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import { workloadNatsUrl } from "../../nats/connect.js";
 import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle } from "../runtime.js";
 import { inspectExecutable } from "./artifact.js";
 import { createLimits } from "./cgroups.js";
@@ -35,6 +35,38 @@ function canUsePidNamespace(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A host workload's own directory: its working directory, its credentials file (readable by its user only) and,
+ * when it runs as another user than the node, its own copy of the executable (the node's cache is not theirs to read).
+ */
+function prepareHostDir(
+  dataDir: string,
+  spec: WorkloadSpec,
+  artifactPath: string,
+  creds: string | undefined,
+  user: { uid: number; gid: number } | undefined,
+): { dir: string; artifact: string; creds?: string } {
+  let dir: string;
+  let artifact = artifactPath;
+  if (user) {
+    dir = mkdtempSync(join(tmpdir(), `nex-${spec.id}-`));
+    chownSync(dir, user.uid, user.gid);
+    artifact = join(dir, spec.name);
+    copyFileSync(artifactPath, artifact);
+    chmodSync(artifact, 0o500);
+    chownSync(artifact, user.uid, user.gid);
+  } else {
+    dir = join(dataDir, "native", spec.id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  chmodSync(dir, 0o700);
+  if (creds === undefined) return { dir, artifact };
+  const path = join(dir, "nats.creds");
+  writeFileSync(path, creds, { mode: 0o400 });
+  if (user) chownSync(path, user.uid, user.gid);
+  return { dir, artifact, creds: path };
 }
 
 /** Runs native executables as supervised child processes. */
@@ -67,28 +99,29 @@ export class NativeRuntime implements Runtime {
       throw new NexError("NEX_E_INVALID_FIELD", "noNetwork: this node cannot give a workload its own network namespace");
     }
     const limits = createLimits(spec.id, { memoryBytes: spec.memoryLimitMiB * MiB, maxProcesses: spec.maxProcesses });
-    const conn = this.host.connection;
-    // Without a sandbox a workload still gets its own scratch directory, not the node's working directory.
-    const workDir = join(this.host.dataDir, "native", spec.id);
-    if (!sandbox) mkdirSync(workDir, { recursive: true });
+    const access = await this.host.access.service(spec);
+    const dropTo = this.host.workloadUser;
+    const host = sandbox ? undefined : prepareHostDir(this.host.dataDir, spec, artifact.path, access.creds, dropTo);
     const command = (): ReturnType<typeof launchCommand> =>
       launchCommand({
         spec,
         nodeId: this.host.nodeId,
         kind,
-        artifactPath: artifact.path,
+        artifactPath: host?.artifact ?? artifact.path,
         sandbox,
         pidNamespace: this.pidNamespace ?? false,
-        natsUrl: workloadNatsUrl(conn),
-        credsFile: conn.credsFile,
-        nkeySeedFile: conn.nkeySeedFile,
+        natsUrl: access.url,
+        creds: access.creds,
+        credsPath: host?.creds,
         cgroupProcsFiles: limits.procsFiles,
         rlimitArgs: limits.rlimitArgs,
-        workDir,
-        dropPrivileges: isRoot(),
+        workDir: host?.dir ?? "/",
+        dropTo,
       });
     const w = new NativeWorkload(spec, this.host, command, limits, this.opts);
-    const removeWorkDir = (): void => rmSync(workDir, { recursive: true, force: true });
+    const removeWorkDir = (): void => {
+      if (host) rmSync(host.dir, { recursive: true, force: true });
+    };
     try {
       await w.start();
     } catch (err) {

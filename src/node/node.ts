@@ -92,6 +92,7 @@ export class NexNode {
         dataDir: opts.dataDir,
         sandbox: opts.sandbox,
         autoCreateBuckets: opts.autoCreateBuckets,
+        allowEgress: opts.allowEgress,
         tunables: opts.tunables,
         event: (ns, type, wid, data) => events.emit(ns, type, wid, data),
         log: (spec, stream, line) => {

@@ -20,6 +20,7 @@ export interface NodeUpFlags {
   maxWorkloads?: string;
   maxArtifactMib?: string;
   autoCreateBuckets: boolean;
+  allowEgress: string[];
   warm: boolean;
 }
 
@@ -38,6 +39,12 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--max-workloads <n>", "most workloads this node runs")
     .option("--max-artifact-mib <n>", "largest artifact this node accepts, in MiB")
     .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
+    .option(
+      "--allow-egress <host|cidr>",
+      "let functions' HTTP calls reach this host (name or IP, optionally :port) or CIDR although it is loopback, private or link-local; repeatable",
+      collect,
+      [],
+    )
     .option("--no-warm", "do not start the JS runner before the first deploy");
 }
 
@@ -66,6 +73,7 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     maxWorkloads: intFlag(f.maxWorkloads, "--max-workloads"),
     maxArtifactMiB: intFlag(f.maxArtifactMib, "--max-artifact-mib"),
     autoCreateBuckets: f.autoCreateBuckets,
+    allowEgress: f.allowEgress.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
     warmRunners: f.warm,
     ...overrides,
   };

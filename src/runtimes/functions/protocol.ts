@@ -14,6 +14,8 @@ export interface RunnerInit {
   namespace: string;
   connection: ConnectionConfig;
   autoCreateBuckets: boolean;
+  /** Hosts and CIDRs opened in the egress policy of functions' HTTP calls. */
+  allowEgress: string[];
   tunables: RuntimeTunables;
 }
 

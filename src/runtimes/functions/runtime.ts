@@ -104,6 +104,7 @@ export class FunctionRuntime implements Runtime {
         namespace: slot.ns,
         connection: this.host.connection,
         autoCreateBuckets: this.host.autoCreateBuckets,
+        allowEgress: [...this.host.allowEgress],
         tunables: this.host.tunables,
       },
       this.host.tunables.runnerHeapMiB,

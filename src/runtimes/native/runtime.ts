@@ -76,7 +76,8 @@ export class NativeRuntime implements Runtime {
         spec,
         nodeId: this.host.nodeId,
         kind,
-        artifactPath: artifact.path,
+        // Checked at every start: a cache file damaged since the deploy is rewritten, never executed.
+        artifactPath: artifact.checkedPath?.() ?? artifact.path,
         sandbox,
         pidNamespace: this.pidNamespace ?? false,
         natsUrl: workloadNatsUrl(conn),

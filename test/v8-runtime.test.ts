@@ -250,6 +250,9 @@ void describe("v8 runtime", () => {
       "Headers", "Response", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "queueMicrotask", "DOMException", "kv", "objectStore",
       "messaging", "http", "globalThis"];
     assert.deepEqual(r.atTop.all.filter((n) => !builtIn.includes(n) && !documented.includes(n)), []);
+    const esm = await load("hooks-esm", `const top = Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n));
+      export default () => ({ top, now: Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n)) });`);
+    assert.deepEqual(await call(esm), { top: [], now: [] }, "an ES module's namespace stays local too");
   });
 
   void test("v8 runtime - an invocation's timers and intervals stop when it settles, and its leftover work cannot call host services", async () => {

@@ -7,9 +7,19 @@ import { BUNDLE_MARKER, IMPORT_LINE, MODULE_GLOBAL, MODULE_TAIL, NexError } from
 
 const ESM = /^\s*export\s+(default|const|function|async|\{|let|var)/m;
 
+/**
+ * Module code as a script whose completion value is the function, run inside a function of its own: the variable
+ * holding the module's namespace stays local, so no `__nexModule` global is left for user code to find.
+ */
+function enclosed(code: string): string {
+  return `(() => {\n${code}\nreturn (${MODULE_GLOBAL}.default ?? ${MODULE_GLOBAL}.handler);\n})()`;
+}
+
 /** Converts a source into the classic-script form the engine runs. */
 export async function toScriptSource(src: string, name: string): Promise<string> {
-  if (src.startsWith(BUNDLE_MARKER)) return src;
+  if (src.startsWith(BUNDLE_MARKER)) {
+    return src.endsWith(MODULE_TAIL) ? enclosed(src.slice(BUNDLE_MARKER.length, src.length - MODULE_TAIL.length)) : src;
+  }
   if (IMPORT_LINE.test(src)) {
     throw new NexError(
       "NEX_E_BAD_ARTIFACT",
@@ -20,7 +30,7 @@ export async function toScriptSource(src: string, name: string): Promise<string>
   const { transform } = await import("esbuild");
   try {
     const r = await transform(src, { format: "iife", globalName: MODULE_GLOBAL, loader: "js", target: "es2022" });
-    return r.code + MODULE_TAIL;
+    return enclosed(r.code);
   } catch (err) {
     // esbuild's message quotes the offending line: only its position is repeated (an artifact may be any file).
     const at = (err as { errors?: { location?: { line: number; column: number } | null }[] }).errors?.[0]?.location;

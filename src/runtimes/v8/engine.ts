@@ -6,7 +6,16 @@
 import v8 from "node:v8";
 import ivm from "isolated-vm";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import { DEFAULT_LOG_LIMITS, type EngineContext, type FunctionEngine, type Invocation, type InvocationResult, type LoadedFunction, type LogLimits, type WorkloadBindings } from "../engine.js";
+import {
+  DEFAULT_LOG_LIMITS,
+  type EngineContext,
+  type FunctionEngine,
+  type Invocation,
+  type InvocationResult,
+  type LoadedFunction,
+  type LogLimits,
+  type WorkloadBindings,
+} from "../engine.js";
 import { bootContext, type BootedContext } from "./bindings.js";
 import { describeLoadError, toScriptSource } from "./source.js";
 

@@ -10,7 +10,15 @@
  * ```
  */
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import { DEFAULT_LOG_LIMITS, type EngineContext, type FunctionEngine, type Invocation, type InvocationResult, type LoadedFunction, type WorkloadBindings } from "../engine.js";
+import {
+  DEFAULT_LOG_LIMITS,
+  type EngineContext,
+  type FunctionEngine,
+  type Invocation,
+  type InvocationResult,
+  type LoadedFunction,
+  type WorkloadBindings,
+} from "../engine.js";
 import { hostCall } from "./hostcalls.js";
 import { capMemory, type MemoryLimits } from "./limits.js";
 import { checkImportsAndExports } from "./validate.js";

@@ -50,8 +50,8 @@ void describe("v8 bundle", () => {
 
   void test("v8 bundle - a bundled module leaves no global of the runtime's behind", async () => {
     const file = join(env.dir, "globals.ts");
-    writeFileSync(join(env.dir, "helper.ts"), `export const twice = (n: number): number => 2 * n;\n`);
-    writeFileSync(file, `import { twice } from "./helper";\nexport default () => ({ names: Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n)), twice: twice(21) });\n`);
+    writeFileSync(join(env.dir, "double.ts"), `export const twice = (n: number): number => 2 * n;\n`);
+    writeFileSync(file, `import { twice } from "./double";\nexport default () => ({ names: Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n)), twice: twice(21) });\n`);
     const spec = { id: "g1", name: "globals", namespace: "default", timeoutMs: 3_000, memoryLimitMiB: 64 } as WorkloadSpec;
     const fn = await engine.load(spec, await bundleFunction(file), { services: new MemoryHostServices(), log: () => undefined });
     const r = await fn.invoke({ subject: "g", payload: new Uint8Array(0) });

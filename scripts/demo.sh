@@ -37,7 +37,8 @@ cleanup() {
 trap cleanup EXIT
 
 say "nex up: no NATS answers at $NATS_URL, so it starts nats-server (JetStream) and a node"
-node "$ROOT/bin/nex.mjs" up --data-dir "$DEMO_DIR/home" >"$DEMO_DIR/up.log" 2>&1 &
+# The host-services step's webhook stands in for a public server on loopback, which functions reach only when allowed.
+node "$ROOT/bin/nex.mjs" up --data-dir "$DEMO_DIR/home" --allow-egress 127.0.0.1 >"$DEMO_DIR/up.log" 2>&1 &
 UP_PID=$!
 for _ in $(seq 1 100); do grep -q "is up" "$DEMO_DIR/up.log" 2>/dev/null && break; sleep 0.2; done
 cat "$DEMO_DIR/up.log"

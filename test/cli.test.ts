@@ -107,6 +107,34 @@ describe("cli", () => {
     }
   });
 
+  test("cli - node up --allow-egress opens a loopback port to functions' HTTP calls; a bad entry is refused", async () => {
+    const { createServer: createHttp } = await import("node:http");
+    const web = createHttp((_req, res) => res.end("from loopback"));
+    await new Promise<void>((r) => web.listen(0, "127.0.0.1", () => r()));
+    const port = (web.address() as { port: number }).port;
+    const bad = await env.cli(["node", "up", "--data-dir", join(env.dir, "egress-bad"), "--allow-egress", "not a host!"]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /NEX_E_INVALID_FIELD/);
+    assert.match(bad.stderr, /allow-egress/);
+    const node = env.spawnCli(["node", "up", "--namespaces", "egress", "--data-dir", join(env.dir, "egress-node"), "--allow-egress", `127.0.0.1:${port}`]);
+    try {
+      await waitForOutput(node, /is up/);
+      const fn = join(env.dir, "egress.js");
+      const { writeFileSync } = await import("node:fs");
+      writeFileSync(fn, `(s, p) => { const u = new TextDecoder().decode(p); try { return http.get(u).response; } catch (e) { return e.message; } }`);
+      const dev = await env.cli(["devrun", fn, "--trigger_subject=egress.get", "--type", "v8", "-n", "egress"]);
+      assert.equal(dev.code, 0, dev.stderr);
+      const open = await env.cli(["req", "egress.get", `http://127.0.0.1:${port}/`, "-n", "egress"]);
+      assert.equal(open.stdout.trim(), "from loopback");
+      const closed = await env.cli(["req", "egress.get", `http://127.0.0.1:${port + 1 > 65535 ? port - 1 : port + 1}/`, "-n", "egress"]);
+      assert.match(closed.stdout, /refused: 127\.0\.0\.1 is a loopback address/);
+    } finally {
+      web.close();
+      node.kill("SIGTERM");
+      await collect(node, 10_000);
+    }
+  });
+
   test("cli - without a reachable NATS, commands fail with a clear message", async () => {
     const r = await collect(spawnCli(["ls"], { NATS_URL: "nats://127.0.0.1:1" }), 20_000);
     assert.equal(r.code, 1);

@@ -48,6 +48,17 @@ void describe("v8 bundle", () => {
     fn.dispose();
   });
 
+  void test("v8 bundle - a bundled module leaves no global of the runtime's behind", async () => {
+    const file = join(env.dir, "globals.ts");
+    writeFileSync(join(env.dir, "double.ts"), `export const twice = (n: number): number => 2 * n;\n`);
+    writeFileSync(file, `import { twice } from "./double";\nexport default () => ({ names: Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n)), twice: twice(21) });\n`);
+    const spec = { id: "g1", name: "globals", namespace: "default", timeoutMs: 3_000, memoryLimitMiB: 64 } as WorkloadSpec;
+    const fn = await engine.load(spec, await bundleFunction(file), { services: new MemoryHostServices(), log: () => undefined });
+    const r = await fn.invoke({ subject: "g", payload: new Uint8Array(0) });
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(r.body)), { names: [], twice: 42 });
+    fn.dispose();
+  });
+
   void test("v8 bundle - node:fs and bare Node builtin imports are refused with a clear error", async () => {
     const a = join(env.dir, "readfs.ts");
     writeFileSync(a, 'import { readFileSync } from "node:fs";\nexport default () => readFileSync("/etc/hostname", "utf8");\n');

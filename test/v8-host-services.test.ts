@@ -29,7 +29,8 @@ void describe("v8 host services", () => {
 
   before(async () => {
     env = await TestEnv.start();
-    await env.node();
+    // The local test servers listen on loopback, which functions may reach only when the node allows it.
+    await env.node({ allowEgress: ["127.0.0.1"] });
     client = await env.client();
     hs = new NatsHostServices(await env.nc(), { autoCreateBuckets: true });
     web = await startHttp();
@@ -190,6 +191,25 @@ void describe("v8 host services", () => {
     assert.equal(r["closed"]![0], "HostServiceError");
     assert.match(String(r["closed"]![1]), /ECONNREFUSED/);
     assert.equal(r["fetchClosed"], "TypeError");
+  });
+
+  void test("v8 host services - http and fetch to a loopback address or name the node did not allow are refused", async () => {
+    const port = new URL(web.url).port;
+    await env.deployJs(client, "egress", `async (subject, payload) => {
+      const port = new TextDecoder().decode(payload);
+      const out = {};
+      for (const url of ["http://127.0.0.2:" + port + "/e1", "http://localhost:" + port + "/e2", "http://[::1]:" + port + "/e3", "http://169.254.169.254/"]) {
+        try { http.get(url); out[url] = "sent"; } catch (e) { out[url] = [e.name, e.message]; }
+      }
+      try { await fetch("http://0x7f000002:" + port + "/e4"); out.fetch = "sent"; } catch (e) { out.fetch = [e.name, e.message]; }
+      return out;
+    }`, ["egress"]);
+    const r = (await client.invoke("egress", port, { timeoutMs: 15_000 })).json<Record<string, [string, string]>>();
+    for (const [url, [name, message]] of Object.entries(r)) {
+      assert.equal(url === "fetch" ? "TypeError" : "HostServiceError", name, url);
+      assert.match(message, /refused: .* is a (loopback|link-local) address|refused: "localhost" is a local host name/, url);
+    }
+    assert.equal(web.received.filter((c) => /^\/e\d/.test(c.path)).length, 0, "no request reached the server");
   });
 
   void test("v8 host services - an uncaught host service error reaches the caller as NEX_E_HOST_SERVICE", async () => {

@@ -1,8 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { NexError, WorkloadSpec } from "../src/contract/index.js";
+import ivm from "isolated-vm";
+import { NexError, type WorkloadSpec } from "../src/contract/index.js";
 import { MemoryHostServices } from "../src/hostservices/index.js";
-import type { FunctionEngine, LoadedFunction } from "../src/runtimes/engine.js";
+import type { FunctionEngine, LoadedFunction, WorkloadBindings } from "../src/runtimes/engine.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
 import { check } from "../src/testkit/index.js";
 
@@ -229,6 +230,106 @@ void describe("v8 runtime", () => {
       return { names, types, refInSource: /applySyncPromise|__nexHost/.test(kvSrc), frozen: Object.isFrozen(kv("x")) };
     }`);
     assert.deepEqual(await call(fn), { names: [], types: Array(7).fill("undefined"), refInSource: false, frozen: true });
+  });
+
+  void test("v8 runtime - no runtime hook is reachable from top-level code, invocations or timers, and no global is undocumented", async () => {
+    const fn = await load("hooks", `
+      const nexNames = () => Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n));
+      const atTop = { names: nexNames(), all: Object.getOwnPropertyNames(globalThis) };
+      (s, p) => new Promise((resolve) => {
+        const inInvocation = nexNames();
+        setTimeout(() => resolve({ atTop, inInvocation, inTimer: nexNames(), wasm: typeof WebAssembly }), 1);
+      })`);
+    const r = (await call(fn)) as { atTop: { names: string[]; all: string[] }; inInvocation: string[]; inTimer: string[]; wasm: string };
+    assert.deepEqual([r.atTop.names, r.inInvocation, r.inTimer, r.wasm], [[], [], [], "undefined"]);
+    // What a bare context of the same V8 has, plus the documented runtime: anything else would be a leaked hook.
+    const bare = new ivm.Isolate({ memoryLimit: 16 });
+    const builtIn = (await (await bare.createContext()).eval("Object.getOwnPropertyNames(globalThis)", { copy: true })) as string[];
+    bare.dispose();
+    const documented = ["console", "TextEncoder", "TextDecoder", "atob", "btoa", "URL", "URLSearchParams", "structuredClone", "crypto", "fetch",
+      "Headers", "Response", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "queueMicrotask", "DOMException", "kv", "objectStore",
+      "messaging", "http", "globalThis"];
+    assert.deepEqual(r.atTop.all.filter((n) => !builtIn.includes(n) && !documented.includes(n)), []);
+    const esm = await load("hooks-esm", `const top = Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n));
+      export default () => ({ top, now: Object.getOwnPropertyNames(globalThis).filter((n) => /^__nex/i.test(n)) });`);
+    assert.deepEqual(await call(esm), { top: [], now: [] }, "an ES module's namespace stays local too");
+  });
+
+  void test("v8 runtime - an invocation's timers and intervals stop when it settles, and its leftover work cannot call host services", async () => {
+    const calls: string[] = [];
+    let settled = false;
+    const recording = new MemoryHostServices();
+    const kvSet = recording.kvSet.bind(recording);
+    recording.kvSet = (bucket, key, value) => {
+      calls.push(`${settled ? "after" : "during"}:${key}`);
+      return kvSet(bucket, key, value);
+    };
+    const bindings: WorkloadBindings = { services: recording, log: () => undefined };
+    const fn = await engine.load(spec("leftover"), new TextEncoder().encode(`
+      const refused = [];
+      setTimeout(() => kv("left").set("top-level-timer", "1"), 5);
+      async (s, p) => {
+        if (new TextDecoder().decode(p) === "report") return refused;
+        let ticks = 0;
+        setInterval(() => { ticks++; kv("left").set("interval", String(ticks)); }, 5);
+        setTimeout(() => kv("left").set("timeout", "late"), 150);
+        await new Promise((res) => setTimeout(res, 60));
+        // Still running after the invocation returns: a chain of promises that then tries the host.
+        (async () => {
+          for (let i = 0; i < 50; i++) await null;
+          try { kv("left").set("chain", "late"); } catch (e) { refused.push([e.name, e.message]); }
+          try { messaging.publish("x.y", "late"); } catch (e) { refused.push([e.name, e.message]); }
+        })();
+        return { ticks };
+      }`), bindings);
+    const r = (await call(fn)) as { ticks: number };
+    settled = true;
+    assert.ok(r.ticks >= 1, "the interval fired while the invocation ran");
+    await new Promise((res) => setTimeout(res, 300));
+    assert.deepEqual(calls.filter((c) => c.startsWith("after")), [], "no host call after the invocation settled");
+    assert.ok(!calls.some((c) => c.endsWith(":top-level-timer")), "a timer set by top-level code never fires");
+    assert.equal(await recording.kvGet("left", "timeout"), null);
+    const refused = (await call(fn, "report")) as [string, string][];
+    assert.equal(refused.length, 2);
+    for (const [name, message] of refused) {
+      assert.equal(name, "HostServiceError");
+      assert.match(message, /only while an invocation runs/);
+    }
+  });
+
+  void test("v8 runtime - WebAssembly and resizable or growable buffers are absent; a buffer flood fails with a coded error", async () => {
+    const fn = await load("nowasm", `(s, p) => {
+      const mode = new TextDecoder().decode(p);
+      if (mode === "probe") return { wasm: typeof WebAssembly, resize: typeof ArrayBuffer.prototype.resize, grow: typeof SharedArrayBuffer.prototype.grow,
+        resizable: new ArrayBuffer(8, { maxByteLength: 2 ** 32 }).resizable === true };
+      if (mode === "wasm") return new WebAssembly.Memory({ initial: 1, maximum: 65536 }).grow(8000);
+      if (mode === "rab") return new ArrayBuffer(0, { maxByteLength: 2 ** 32 }).resize(2 ** 31);
+      const keep = [];
+      for (let i = 0; i < 100; i++) { const b = new ArrayBuffer(32 * 1024 * 1024); new Uint8Array(b).fill(1); keep.push(b); }
+      return keep.length;
+    }`);
+    assert.deepEqual(await call(fn, "probe"), { wasm: "undefined", resize: "undefined", grow: "undefined", resizable: false });
+    const before = process.memoryUsage().rss;
+    for (const mode of ["wasm", "rab", "flood"]) {
+      const err = await fn.invoke({ subject: "t", payload: new TextEncoder().encode(mode) }).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof NexError, mode);
+      assert.ok(["NEX_E_FUNCTION_ERROR", "NEX_E_FUNCTION_MEMORY"].includes(err.code), `${mode}: ${err.code}`);
+    }
+    assert.ok(process.memoryUsage().rss - before < 300 * 1_048_576, "nothing uncounted was allocated");
+    assert.deepEqual(await call(fn, "probe"), { wasm: "undefined", resize: "undefined", grow: "undefined", resizable: false }, "it answers again");
+  });
+
+  void test("v8 runtime - load errors name the error and where it is, never the artifact's text", async () => {
+    const secret = "SUAKXWJQ2XQZ7N4GX5MLBPWQ7HEXAMPLEONLYNOTAREALSEEDVALUE";
+    const cases = [secret, `let a = 1;\nfoo ${secret}`, `{"seed": "${secret}"}`, `x = /(${secret}/`, `null.${secret}`, `export default ${secret} ${secret}`];
+    for (const src of cases) {
+      const err = await load("secret", src).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof NexError, src);
+      assert.equal(err.code, "NEX_E_BAD_ARTIFACT");
+      assert.doesNotMatch(err.message, /SUAK|seed|foo/, err.message);
+      assert.match(err.message, /line \d+, column \d+/, err.message);
+    }
+    assert.ok(!logs.some((l) => l.includes("SUAK")), "nor does the function's log");
   });
 
   void test("v8 runtime - two functions see neither each other's globals nor state", async () => {

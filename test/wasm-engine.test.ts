@@ -201,6 +201,7 @@ void describe("wasm worker pool", () => {
       env: [],
       stdin: new Uint8Array(0),
       maxOutputBytes: 1_048_576,
+      log: { lines: 1_000, lineChars: 16_384 },
       timeoutMs: 2_000,
       onStderr: () => undefined,
       hostCall: async () => ({ status: 0, data: new Uint8Array(0) }),

@@ -30,7 +30,8 @@ void describe("wasm host services", () => {
 
   before(async () => {
     env = await TestEnv.start();
-    await env.node();
+    // The local test servers listen on loopback, which functions may reach only when the node allows it.
+    await env.node({ allowEgress: ["127.0.0.1"] });
     client = await env.client();
     nc = await env.nc();
     const { location, sha256 } = await client.uploadArtifact("probe.wasm", readFileSync(join(FIXTURES, "hostcalls.wasm")));
@@ -130,6 +131,15 @@ void describe("wasm host services", () => {
     const refused = await probe("http", "GET", "http://127.0.0.1:1/", "", "");
     assert.equal(refused.status, "-5 0");
     assert.match(refused.result, /GET http:\/\/127\.0\.0\.1:1\/ failed/);
+  });
+
+  void test("wasm host - http to a loopback address the node did not allow is DENIED", async () => {
+    const port = new URL(httpUrl).port;
+    for (const url of [`http://127.0.0.2:${port}/x`, `http://localhost:${port}/x`, `http://[::ffff:7f00:2]:${port}/x`]) {
+      const r = await probe("http", "GET", url, "", "");
+      assert.equal(r.status, "-6 0", url);
+      assert.match(r.result, /refused/, url);
+    }
   });
 
   void test("wasm host - a pointer outside the module's memory is INVALID, not a crash", async () => {

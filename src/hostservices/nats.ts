@@ -1,7 +1,8 @@
 /**
  * Host services over a NATS connection: the implementation runners hand to their workloads. Each workload gets
  * its own instance, scoped to its namespace's account by the connection it is built on and to its capabilities
- * by `policy`. Every call is bounded by a timeout and fails with NEX_E_HOST_SERVICE naming the service and cause.
+ * by `policy`; HTTP calls pass the egress policy (`egress.ts`). Every call is bounded by a timeout and fails with
+ * NEX_E_HOST_SERVICE naming the service and cause.
  *
  * ```ts
  * const hs = new NatsHostServices(nc, { autoCreateBuckets: true });
@@ -14,6 +15,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { NexError, RESERVED_PREFIXES } from "../contract/index.js";
 import { isNoResponders, isPermissionViolation, isStreamNotFound, isTimeout } from "../nats/errors.js";
+import { EgressPolicy } from "./egress.js";
 import { httpRequest } from "./http.js";
 import { hostError, type HostFailure, type HostServices, type HttpRequest, type HttpResponse, type ObjectInfoLite } from "./types.js";
 
@@ -29,6 +31,8 @@ export interface NatsHostServicesOptions {
   httpMaxBodyBytes?: number;
   /** Cap on any timeout a call asks for (a function's own timeout: a call never outlives its invocation). */
   maxCallMs?: number;
+  /** What HTTP calls may reach beyond public addresses (see `EgressPolicy`); default nothing. */
+  allowEgress?: readonly string[];
 }
 
 /** Defaults for host-service bounds. */
@@ -82,6 +86,7 @@ export class NatsHostServices implements HostServices {
   private readonly httpMs: number;
   private readonly httpMax: number;
   private readonly maxCallMs: number;
+  private readonly egress: EgressPolicy;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -91,6 +96,7 @@ export class NatsHostServices implements HostServices {
     this.httpMs = opts.httpTimeoutMs ?? HOST_SERVICE_DEFAULTS.httpTimeoutMs;
     this.httpMax = opts.httpMaxBodyBytes ?? HOST_SERVICE_DEFAULTS.httpMaxBodyBytes;
     this.maxCallMs = Math.min(opts.maxCallMs ?? HOST_SERVICE_DEFAULTS.requestMaxWaitMs, HOST_SERVICE_DEFAULTS.requestMaxWaitMs);
+    this.egress = new EgressPolicy(opts.allowEgress);
     this.js = jetstream(nc, { timeout: this.callMs });
   }
 
@@ -245,7 +251,7 @@ export class NatsHostServices implements HostServices {
   }
 
   http(req: HttpRequest): Promise<HttpResponse> {
-    return httpRequest(req, { timeoutMs: this.cap(req.timeoutMs ?? this.httpMs), maxBodyBytes: this.httpMax });
+    return httpRequest(req, { timeoutMs: this.cap(req.timeoutMs ?? this.httpMs), maxBodyBytes: this.httpMax, egress: this.egress });
   }
 
   private cap(ms: number): number {

@@ -1,11 +1,14 @@
 /**
  * Artifact fetching: `nats://BUCKET/KEY` (JetStream object store), `file:///path` and `http(s)://`.
- * Every artifact is checked against the request's sha256 and cached on disk by its hash.
+ * Every artifact is checked against the request's sha256 and cached on disk by its hash. A cache file is only ever
+ * written whole (a temporary file in the same directory, synced, then renamed over the old one), readable by the
+ * node's user alone (0600; 0700 when it is executed in place, i.e. a native workload without the sandbox), and a file
+ * whose hash is wrong is replaced with verified bytes before anything uses it.
  */
-import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve, sep } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
@@ -17,7 +20,18 @@ export interface Artifact {
   readonly sha256: string;
   /** Where the verified bytes live on disk (content-addressed). */
   readonly path: string;
+  /** `path`, after checking the file still holds these bytes (it is rewritten from them when it does not). */
+  checkedPath(): string;
 }
+
+/** How an artifact will be used. */
+export interface FetchOptions {
+  /** The node executes the cache file itself (a native workload without the sandbox): mode 0700 instead of 0600. */
+  executable?: boolean;
+}
+
+const FILE_MODE = 0o600;
+const EXEC_MODE = 0o700;
 
 /** What the store needs from its node. */
 export interface ArtifactStoreOptions {
@@ -33,23 +47,23 @@ export interface ArtifactStoreOptions {
 
 /** Fetches and verifies artifacts, keeping a content-addressed cache per namespace. */
 export class ArtifactStore {
-  private readonly cacheDir: string;
   private readonly maxBytes: number;
   private readonly fetchTimeoutMs: number;
 
   constructor(private readonly o: ArtifactStoreOptions) {
-    this.cacheDir = o.cacheDir;
     this.maxBytes = o.maxBytes;
     this.fetchTimeoutMs = o.fetchTimeoutMs ?? 30_000;
-    mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
+    mkdirSync(o.cacheDir, { recursive: true, mode: 0o700 });
+    chmodSync(o.cacheDir, 0o700);
   }
 
   /** Fetches `location` for namespace `ns`, refusing it when it is too large or its sha256 differs from `expected`. */
-  async fetch(ns: string, location: string, expected?: string): Promise<Artifact> {
-    const dir = join(this.cacheDir, ns);
+  async fetch(ns: string, location: string, expected?: string, opts: FetchOptions = {}): Promise<Artifact> {
+    const executable = opts.executable ?? false;
+    const dir = join(this.o.cacheDir, ns);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (expected !== undefined) {
-      const cached = this.fromCache(dir, expected);
+      const cached = this.fromCache(dir, expected, executable);
       if (cached) return cached;
     }
     const bytes = await this.download(ns, location);
@@ -60,25 +74,41 @@ export class ArtifactStore {
     if (expected !== undefined && sha256 !== expected) {
       throw new NexError("NEX_E_HASH_MISMATCH", `artifact at ${location} has sha256 ${sha256}, but the request says ${expected}`);
     }
-    return { bytes, sha256, path: this.store(dir, sha256, bytes) };
+    this.store(dir, sha256, bytes, executable);
+    return this.artifact(dir, sha256, bytes, executable);
   }
 
-  private fromCache(dir: string, sha256: string): Artifact | undefined {
+  private artifact(dir: string, sha256: string, bytes: Uint8Array, executable: boolean): Artifact {
+    const path = join(dir, sha256);
+    return { bytes, sha256, path, checkedPath: () => this.store(dir, sha256, bytes, executable) };
+  }
+
+  /** The cached artifact, or undefined when there is none or its file is damaged (it is then refetched, never used). */
+  private fromCache(dir: string, sha256: string, executable: boolean): Artifact | undefined {
     const path = join(dir, sha256);
     if (!existsSync(path)) return undefined;
     const bytes = new Uint8Array(readFileSync(path));
-    // A damaged cache entry is refetched, never trusted.
-    return sha256Hex(bytes) === sha256 ? { bytes, sha256, path } : undefined;
+    if (sha256Hex(bytes) !== sha256) return undefined;
+    this.ensureMode(path, executable);
+    return this.artifact(dir, sha256, bytes, executable);
   }
 
-  private store(dir: string, sha256: string, bytes: Uint8Array): string {
+  /** Makes the cache file hold exactly `bytes` (verified by the caller), with the right mode; returns its path. */
+  private store(dir: string, sha256: string, bytes: Uint8Array, executable: boolean): string {
     const path = join(dir, sha256);
-    if (!existsSync(path)) {
-      const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-      writeFileSync(tmp, bytes, { mode: 0o755 });
-      renameSync(tmp, path);
+    if (existsSync(path) && sha256Hex(readFileSync(path)) === sha256) {
+      this.ensureMode(path, executable);
+      return path;
     }
+    writeAtomically(path, bytes, executable ? EXEC_MODE : FILE_MODE);
     return path;
+  }
+
+  /** Only the node's user may read a cache file; the owner's execute bit stays once a native workload needed it. */
+  private ensureMode(path: string, executable: boolean): void {
+    const current = statSync(path).mode & 0o777;
+    const wanted = executable || (current & 0o100) !== 0 ? EXEC_MODE : FILE_MODE;
+    if (current !== wanted) chmodSync(path, wanted);
   }
 
   private async download(ns: string, location: string): Promise<Uint8Array> {
@@ -152,6 +182,35 @@ export class ArtifactStore {
       if (err instanceof NexError) throw err;
       throw new NexError("NEX_E_ARTIFACT_FETCH", `cannot fetch ${url.href}: ${(err as Error).message}`, { cause: err });
     }
+  }
+}
+
+/** Writes `bytes` to `path` whole: a temporary file in the same directory, synced, renamed over `path`, and the directory synced. */
+function writeAtomically(path: string, bytes: Uint8Array, mode: number): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  const fd = openSync(tmp, "wx", mode);
+  try {
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    // The umask may have taken bits off the requested mode.
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkSync(tmp);
+    throw err;
+  }
+  const dir = openSync(dirname(path), "r");
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }
 

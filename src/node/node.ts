@@ -109,6 +109,7 @@ export class NexNode {
         sandbox: opts.sandbox,
         workloadUser: opts.workloadUser,
         autoCreateBuckets: opts.autoCreateBuckets,
+        allowEgress: opts.allowEgress,
         tunables: opts.tunables,
         event: (ns, type, wid, data) => events.emit(ns, type, wid, data),
         log: (spec, stream, line) => {

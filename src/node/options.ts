@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 import { NexError, WORKLOAD_TYPE_NAMES, type WorkloadType } from "../contract/index.js";
+import { parseAllowEntry } from "../hostservices/egress.js";
 import type { RuntimeTunables } from "../runtimes/runtime.js";
 import { resolveFileDirs } from "./artifacts.js";
 import type { ConnectionConfig } from "../nats/connect.js";
@@ -29,6 +30,11 @@ export interface NodeOptions {
   maxArtifactMiB?: number;
   /** Create missing buckets when a function first uses them; default true. */
   autoCreateBuckets?: boolean;
+  /**
+   * Destinations functions may reach over HTTP although the egress policy refuses them (loopback, private,
+   * link-local, …): host names, IP addresses (either optionally with `:port`) and CIDRs. Default none.
+   */
+  allowEgress?: string[];
   /** Start the default namespace's JS runner at boot so the first deploy is fast; default true. */
   warmRunners?: boolean;
   /** Override any of the tunables in NODE_DEFAULTS. */
@@ -72,6 +78,12 @@ export const NODE_DEFAULTS = {
   runnerHeapMiB: 256,
   /** Log and event history kept per namespace. */
   feedMiB: 64,
+  /** Log lines one invocation of a function may write; the rest are dropped, and one notice line counts them. */
+  logLinesPerInvocation: 1_000,
+  /** Log bytes one function may write per second (1 MiB); the rest are dropped and counted the same way. */
+  logBytesPerSecond: 1_048_576,
+  /** Longest log line (16 KiB); a longer one is cut and ends with a marker. */
+  logLineBytes: 16_384,
 } as const;
 
 /** Fully resolved node settings, units in the names. */
@@ -88,6 +100,8 @@ export interface ResolvedNodeOptions {
   maxWorkloads: number;
   maxArtifactBytes: number;
   autoCreateBuckets: boolean;
+  /** Normalized allow-list entries of the egress policy. */
+  allowEgress: string[];
   warmRunners: boolean;
   missedBeats: number;
   tunables: RuntimeTunables;
@@ -138,6 +152,18 @@ export function positiveInt(v: number | undefined, name: string, dflt: number, m
   return v;
 }
 
+/** Checks the egress allow list; a bad entry is NEX_E_INVALID_FIELD naming it. */
+function resolveAllowEgress(list: string[] | undefined): string[] {
+  return (list ?? []).map((raw) => {
+    try {
+      parseAllowEntry(raw);
+    } catch (err) {
+      throw new NexError("NEX_E_INVALID_FIELD", `allow-egress: ${(err as Error).message}; use a host name, an IP address (either with an optional :port) or a CIDR`);
+    }
+    return raw.trim().toLowerCase();
+  });
+}
+
 /** Compiles user options into the resolved form; a bad value throws NEX_E_INVALID_FIELD naming the option. */
 export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
   const t = o.tunables ?? {};
@@ -157,6 +183,7 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
     maxWorkloads: positiveInt(o.maxWorkloads, "max-workloads", NODE_DEFAULTS.maxWorkloads),
     maxArtifactBytes: positiveInt(o.maxArtifactMiB, "max-artifact-mib", NODE_DEFAULTS.maxArtifactMiB) * 1024 * 1024,
     autoCreateBuckets: o.autoCreateBuckets ?? NODE_DEFAULTS.autoCreateBuckets,
+    allowEgress: resolveAllowEgress(o.allowEgress),
     warmRunners: o.warmRunners ?? NODE_DEFAULTS.warmRunners,
     missedBeats: positiveInt(t.missedBeats, "missedBeats", NODE_DEFAULTS.missedBeats),
     tunables: {
@@ -165,6 +192,9 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
       batchSize: positiveInt(t.batchSize, "batchSize", NODE_DEFAULTS.batchSize),
       failureEventsPerSecond: positiveInt(t.failureEventsPerSecond, "failureEventsPerSecond", NODE_DEFAULTS.failureEventsPerSecond, 0),
       runnerHeapMiB: positiveInt(t.runnerHeapMiB, "runnerHeapMiB", NODE_DEFAULTS.runnerHeapMiB, 32),
+      logLinesPerInvocation: positiveInt(t.logLinesPerInvocation, "logLinesPerInvocation", NODE_DEFAULTS.logLinesPerInvocation),
+      logBytesPerSecond: positiveInt(t.logBytesPerSecond, "logBytesPerSecond", NODE_DEFAULTS.logBytesPerSecond, 1_024),
+      logLineBytes: positiveInt(t.logLineBytes, "logLineBytes", NODE_DEFAULTS.logLineBytes, 256),
     },
     insecure: o.insecure ?? false,
     authHome: o.authHome,

@@ -65,7 +65,9 @@ export class WorkloadManager {
     if (!previous && this.entries.size >= this.d.maxWorkloads) {
       throw new NexError("NEX_E_LIMIT", `node runs ${this.entries.size} workloads, its limit`);
     }
-    const artifact = await this.d.artifacts.fetch(partial.namespace, partial.location, partial.sha256);
+    // Only a native workload without the sandbox executes the cache file itself; the sandbox copies it from an fd.
+    const executable = partial.type === "native" && !this.d.host.sandbox;
+    const artifact = await this.d.artifacts.fetch(partial.namespace, partial.location, partial.sha256, { executable });
     const spec: WorkloadSpec = {
       ...partial,
       id: partial.id ?? nuid.next(),

@@ -8,9 +8,10 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { NexError, subjects, type LogStream, type WorkloadSpec } from "../contract/index.js";
 import { NatsHostServices, HOST_SERVICE_DEFAULTS } from "../hostservices/nats.js";
 import { connectNats } from "../nats/connect.js";
-import type { FunctionEngine, WorkloadBindings } from "../runtimes/engine.js";
+import type { FunctionEngine, LoadedFunction, LogLimits, WorkloadBindings } from "../runtimes/engine.js";
 import type { FromRunner, RunnerInit, StatsReply, ToRunner } from "../runtimes/functions/protocol.js";
 import { loadEngine } from "../runtimes/registry.js";
+import { LogLimiter } from "./logs.js";
 import { TriggeredFunction } from "./triggers.js";
 
 /** The reply size used when the server does not say (nats-server's default max_payload). */
@@ -52,16 +53,38 @@ function logLine(spec: WorkloadSpec, stream: LogStream, line: string): void {
   logFlush ??= setImmediate(flushLogs);
 }
 
-/** What one workload is given: host services bounded by its own timeout, and its log sink. */
-function bindingsFor(conn: NatsConnection, spec: WorkloadSpec, autoCreateBuckets: boolean): WorkloadBindings {
+/** The log caps of every function in this runner. */
+function logLimitsOf(r: RunnerInit): LogLimits {
+  const t = r.tunables;
+  return { linesPerInvocation: t.logLinesPerInvocation, bytesPerSecond: t.logBytesPerSecond, lineBytes: t.logLineBytes };
+}
+
+/** What one workload is given: host services bounded by its own timeout, and its log sink behind the log caps. */
+function bindingsFor(conn: NatsConnection, spec: WorkloadSpec, r: RunnerInit, logs: LogLimiter): WorkloadBindings {
   return {
     services: new NatsHostServices(conn, {
-      autoCreateBuckets,
+      autoCreateBuckets: r.autoCreateBuckets,
       callTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.callTimeoutMs, spec.timeoutMs),
       httpTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.httpTimeoutMs, spec.timeoutMs),
       maxCallMs: spec.timeoutMs,
+      allowEgress: r.allowEgress,
     }),
-    log: (stream, line) => logLine(spec, stream, line),
+    log: (stream, line) => logs.line(stream, line),
+    logDropped: (count) => logs.dropped(count),
+  };
+}
+
+/** `fn` with each invocation bracketed for the log caps. */
+function withLogs(fn: LoadedFunction, logs: LogLimiter): LoadedFunction {
+  return {
+    invoke: (inv) => {
+      logs.begin();
+      return fn.invoke(inv).finally(() => logs.end());
+    },
+    dispose: () => {
+      fn.dispose();
+      logs.close();
+    },
   };
 }
 
@@ -80,6 +103,7 @@ async function handle(m: ToRunner): Promise<unknown> {
         nodeId: init.nodeId,
         maxReplyBytes: nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
         batchSize: init.tunables.batchSize,
+        logLimits: logLimitsOf(init),
       });
       return { pid: process.pid };
     }
@@ -90,7 +114,8 @@ async function handle(m: ToRunner): Promise<unknown> {
       const own = m.connection ? await connectNats(m.connection, `nex-fn-${spec.name}-${spec.id}`, true) : undefined;
       const conn = own ?? nc;
       try {
-        const loaded = await engine.load(spec, m.code, bindingsFor(conn, spec, init.autoCreateBuckets));
+        const logs = new LogLimiter(logLimitsOf(init), (stream, line) => logLine(spec, stream, line));
+        const loaded = withLogs(await engine.load(spec, m.code, bindingsFor(conn, spec, init, logs)), logs);
         const fn = new TriggeredFunction(
           spec,
           loaded,

@@ -32,7 +32,22 @@ export interface LoadedFunction {
 export interface WorkloadBindings {
   readonly services: HostServices;
   log(stream: LogStream, line: string): void;
+  /** Lines the engine dropped at the source (over `logLimits`, before they crossed a thread), for the log notice. */
+  logDropped?(count: number): void;
 }
+
+/** Caps on a function's log (the runner enforces them; engines apply them at the source too, to bound memory). */
+export interface LogLimits {
+  /** Lines per invocation. */
+  readonly linesPerInvocation: number;
+  /** Bytes per second, per function. */
+  readonly bytesPerSecond: number;
+  /** Longest line, in bytes; longer lines are cut. */
+  readonly lineBytes: number;
+}
+
+/** The log caps an engine applies when its runner gives none (the node passes NODE_DEFAULTS' values, the same). */
+export const DEFAULT_LOG_LIMITS: LogLimits = { linesPerInvocation: 1_000, bytesPerSecond: 1_048_576, lineBytes: 16_384 };
 
 /** What an engine gets from its runner once, at start. */
 export interface EngineContext {
@@ -41,6 +56,8 @@ export interface EngineContext {
   readonly maxReplyBytes: number;
   /** Most invocations sent into one isolate or module in one go (engines that batch use it). */
   readonly batchSize: number;
+  /** Caps on each function's log; default DEFAULT_LOG_LIMITS. */
+  readonly logLimits?: LogLimits;
 }
 
 /** Compiles artifacts into loaded functions. */

@@ -11,6 +11,8 @@ export interface ArtifactRef {
   readonly sha256: string;
   /** Content-addressed file holding the bytes (native workloads execute it). */
   readonly path: string;
+  /** `path`, once the file is checked to still hold `bytes` (rewritten from them if not): call it before each execution. */
+  checkedPath(): string;
 }
 
 /** Live counters of one workload. */
@@ -35,6 +37,12 @@ export interface RuntimeTunables {
   failureEventsPerSecond: number;
   /** V8 heap limit of a runner process itself (its isolates have their own limits). */
   runnerHeapMiB: number;
+  /** Log lines one invocation of a function may write; the rest are dropped and counted. */
+  logLinesPerInvocation: number;
+  /** Log bytes one function may write per second; the rest are dropped and counted. */
+  logBytesPerSecond: number;
+  /** Longest log line, in bytes; longer lines are cut. */
+  logLineBytes: number;
 }
 
 /**
@@ -63,6 +71,8 @@ export interface RuntimeHost {
   readonly workloadUser: { uid: number; gid: number } | undefined;
   /** Create missing KV / object store buckets on first use by a host service. */
   readonly autoCreateBuckets: boolean;
+  /** Hosts and CIDRs functions may reach over HTTP although the egress policy refuses them by default. */
+  readonly allowEgress: readonly string[];
   readonly tunables: RuntimeTunables;
   /** Reports a lifecycle event about a workload. */
   event<T extends EventType>(ns: string, type: T, workloadId: string | undefined, data: EventData<T>): void;

@@ -21,6 +21,7 @@ export interface NodeUpFlags {
   maxWorkloads?: string;
   maxArtifactMib?: string;
   autoCreateBuckets: boolean;
+  allowEgress: string[];
   warm: boolean;
   insecure?: boolean;
   namespaceKey: string[];
@@ -43,6 +44,12 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--max-workloads <n>", "most workloads this node runs")
     .option("--max-artifact-mib <n>", "largest artifact this node accepts, in MiB")
     .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
+    .option(
+      "--allow-egress <host|cidr>",
+      "let functions' HTTP calls reach this host (name or IP, optionally :port) or CIDR although it is loopback, private or link-local; repeatable",
+      collect,
+      [],
+    )
     .option("--no-warm", "do not start the JS runner before the first deploy")
     .option("--namespace-key <name=file>", "a namespace's account signing key (deployments made with nsc), repeatable", collect, [])
     .option("--allow-file-dir <dir>", "a directory file:// artifacts may be read from, repeatable (default: none)", collect, [])
@@ -82,6 +89,7 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     maxWorkloads: intFlag(f.maxWorkloads, "--max-workloads"),
     maxArtifactMiB: intFlag(f.maxArtifactMib, "--max-artifact-mib"),
     autoCreateBuckets: f.autoCreateBuckets,
+    allowEgress: f.allowEgress.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
     warmRunners: f.warm,
     ...overrides,
   };

@@ -15,6 +15,8 @@ export interface RunnerInit {
   /** The runner's own connection (its functions may get their own, in `deploy`). */
   connection: ConnectionConfig;
   autoCreateBuckets: boolean;
+  /** Hosts and CIDRs opened in the egress policy of functions' HTTP calls. */
+  allowEgress: string[];
   tunables: RuntimeTunables;
 }
 

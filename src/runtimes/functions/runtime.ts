@@ -107,6 +107,7 @@ export class FunctionRuntime implements Runtime {
         namespace: slot.ns,
         connection: await this.host.access.runner(slot.ns),
         autoCreateBuckets: this.host.autoCreateBuckets,
+        allowEgress: [...this.host.allowEgress],
         tunables: this.host.tunables,
       },
       this.host.tunables.runnerHeapMiB,

@@ -44,29 +44,34 @@ function canUsePidNamespace(): boolean {
 function prepareHostDir(
   dataDir: string,
   spec: WorkloadSpec,
-  artifactPath: string,
   creds: string | undefined,
   user: { uid: number; gid: number } | undefined,
-): { dir: string; artifact: string; creds?: string } {
+): { dir: string; creds?: string; refresh(checked: string): string } {
   let dir: string;
-  let artifact = artifactPath;
   if (user) {
     dir = mkdtempSync(join(tmpdir(), `nex-${spec.id}-`));
     chownSync(dir, user.uid, user.gid);
-    artifact = join(dir, spec.name);
-    copyFileSync(artifactPath, artifact);
-    chmodSync(artifact, 0o500);
-    chownSync(artifact, user.uid, user.gid);
   } else {
     dir = join(dataDir, "native", spec.id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   chmodSync(dir, 0o700);
-  if (creds === undefined) return { dir, artifact };
+  // The executable to run: the node's checked cache file, or (for another user) a fresh copy of it at every start,
+  // since that user owns its copy and could have changed it.
+  const refresh = (checked: string): string => {
+    if (!user) return checked;
+    const copy = join(dir, spec.name);
+    rmSync(copy, { force: true });
+    copyFileSync(checked, copy);
+    chmodSync(copy, 0o500);
+    chownSync(copy, user.uid, user.gid);
+    return copy;
+  };
+  if (creds === undefined) return { dir, refresh };
   const path = join(dir, "nats.creds");
   writeFileSync(path, creds, { mode: 0o400 });
   if (user) chownSync(path, user.uid, user.gid);
-  return { dir, artifact, creds: path };
+  return { dir, creds: path, refresh };
 }
 
 /** Runs native executables as supervised child processes. */
@@ -101,13 +106,15 @@ export class NativeRuntime implements Runtime {
     const limits = createLimits(spec.id, { memoryBytes: spec.memoryLimitMiB * MiB, maxProcesses: spec.maxProcesses });
     const access = await this.host.access.service(spec);
     const dropTo = this.host.workloadUser;
-    const host = sandbox ? undefined : prepareHostDir(this.host.dataDir, spec, artifact.path, access.creds, dropTo);
+    const host = sandbox ? undefined : prepareHostDir(this.host.dataDir, spec, access.creds, dropTo);
     const command = (): ReturnType<typeof launchCommand> =>
       launchCommand({
         spec,
         nodeId: this.host.nodeId,
         kind,
-        artifactPath: host?.artifact ?? artifact.path,
+        // Checked at every start: a cache file damaged since the deploy is rewritten, never executed; a workload that runs
+        // as another user gets its own copy of the checked bytes.
+        artifactPath: host ? host.refresh(artifact.checkedPath()) : artifact.checkedPath(),
         sandbox,
         pidNamespace: this.pidNamespace ?? false,
         natsUrl: access.url,

@@ -1,23 +1,25 @@
 /**
  * The host-service API as functions see it: `kv`, `objectStore`, `messaging`, `http` and `fetch`.
- * Each call is synchronous for the function: `__nexHost` is a Reference to one async host dispatcher, called with
- * `applySyncPromise`, which blocks the isolate (not the host's event loop) until the host settles.
- * The reference is captured here and deleted from the global object, so user code never holds a host reference.
- * Runs after WEB_SOURCE and URL_SOURCE.
+ * A function `(rt, host) => void`: `host` is a Reference to one async host dispatcher, called with
+ * `applySyncPromise`, which blocks the isolate (not the host's event loop) until the host settles; each call is
+ * synchronous for the function. `rt` is the prelude's invocation state: a call made after the invocation settled
+ * (from a leftover timer or promise chain) is refused here, and again by the host. Runs after WEB_SOURCE and
+ * URL_SOURCE.
  */
 export const API_SOURCE = String.raw`
-(() => {
-  const host = globalThis.__nexHost;
-  delete globalThis.__nexHost;
+(rt, host) => {
   const enc = new TextEncoder(), dec = new TextDecoder();
 
   class HostServiceError extends Error {
     constructor(message) { super(message); this.name = "HostServiceError"; this.code = "NEX_E_HOST_SERVICE"; }
   }
+  // isolated-vm reads options through the prototype chain: no prototype, so nothing a user put on Object.prototype counts.
+  const options = Object.freeze({ __proto__: null, arguments: Object.freeze({ __proto__: null, copy: true }) });
   const call = (op, args, text) => {
+    if (!rt.active()) throw new HostServiceError("host services answer only while an invocation runs; this call came after its invocation settled");
     let r;
     try {
-      r = host.applySyncPromise(undefined, [op, args, text === true], { arguments: { copy: true } });
+      r = host.applySyncPromise(undefined, [op, args, text === true], options);
     } catch (err) {
       // A fresh error, so no host stack frame reaches the function.
       throw new HostServiceError(String(err && err.message !== undefined ? err.message : err));
@@ -155,5 +157,5 @@ export const API_SOURCE = String.raw`
       return Promise.reject(e);
     }
   });
-})();
+}
 `;

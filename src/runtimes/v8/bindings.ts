@@ -1,21 +1,34 @@
 /**
- * Host services as seen from inside an isolate: `kv`, `objectStore`, `messaging`, `http` (bare and through `this`),
- * plus the web runtime (`fetch`, `URL`, `TextEncoder`, `crypto`, timers…). The services themselves live in
- * `src/hostservices`; this file bridges them into isolated-vm and owns the host side of timers and randomness.
+ * Boots a fresh context: the prelude, the web runtime, URL, the host-service API (`kv`, `objectStore`, `messaging`,
+ * `http`, `fetch`) and the invoker, in that order and before any user code. Each runtime script is a function the
+ * host calls with the host callbacks it needs; they pass the invocation state to each other through these calls and
+ * never through the global object, so no host hook is ever reachable from user code.
+ * This file also owns the host side of timers and randomness, and the gate that refuses host calls made while no
+ * invocation runs.
  */
 import { randomBytes } from "node:crypto";
 import ivm from "isolated-vm";
 import type { WorkloadSpec } from "../../contract/index.js";
-import { callHost } from "../../hostservices/index.js";
-import type { WorkloadBindings } from "../engine.js";
+import { callHost, hostError } from "../../hostservices/index.js";
+import type { LogLimits, WorkloadBindings } from "../engine.js";
 import { API_SOURCE } from "./api-source.js";
 import { compileRuntimeScript } from "./compile.js";
+import { INVOKER, PRELUDE } from "./prelude.js";
 import { URL_SOURCE } from "./url-source.js";
 import { WEB_SOURCE } from "./web-source.js";
 
-/** What an installed isolate holds on the host, released when the isolate is thrown away. */
-export interface InstalledBindings {
-  /** Cancels the isolate's pending host timers. */
+/** Tells the host side whether the isolate may use the host now: while it loads, or while an invocation runs. */
+export interface Gate {
+  open(): boolean;
+}
+
+/** A booted context, waiting for the user's function. */
+export interface BootedContext {
+  /** Turns the user's function into the `[single, many]` invokers and ends the top-level run. */
+  bind: ivm.Reference<(user: unknown, name: string, namespace: string) => unknown[]>;
+  /** Cancels every pending host timer (called when no invocation runs any more). */
+  idle(): void;
+  /** Releases what the host holds for this isolate. */
   release(): void;
 }
 
@@ -27,7 +40,8 @@ function out(v: unknown): unknown {
 }
 
 /** Runs one host call from the isolate. `text` asks for an HTTP body as a string (decoded here: faster than in the isolate). */
-async function dispatch(b: WorkloadBindings, op: string, args: unknown, text: unknown): Promise<unknown> {
+async function dispatch(b: WorkloadBindings, gate: Gate, op: string, args: unknown, text: unknown): Promise<unknown> {
+  if (!gate.open()) throw hostError("host", "denied", "host services answer only while an invocation runs; this call came after its invocation settled");
   const r = await callHost(b.services, op, Array.isArray(args) ? args : []);
   if (op === "http" && text === true && r !== null && typeof r === "object" && "body" in r) {
     const res = r as { status: number; headers: Record<string, string>; body: Uint8Array };
@@ -36,53 +50,84 @@ async function dispatch(b: WorkloadBindings, op: string, args: unknown, text: un
   return out(r);
 }
 
-/** Installs the runtime and the host service globals into a fresh context (once per isolate, never per call). */
-export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Context, spec: WorkloadSpec, b: WorkloadBindings): Promise<InstalledBindings> {
-  const g = context.global;
+/** Compiles one runtime script (code-cached) and returns the function it evaluates to. */
+async function factory(isolate: ivm.Isolate, context: ivm.Context, source: string, filename: string): Promise<ivm.Reference<(...a: unknown[]) => unknown>> {
+  return (await (await compileRuntimeScript(isolate, source, filename)).run(context, { reference: true })) as ivm.Reference<(...a: unknown[]) => unknown>;
+}
+
+/** The log callback: lines go to the workload's sink, "dropped" reports go to its counter. */
+function logCallback(b: WorkloadBindings): ivm.Callback {
+  return new ivm.Callback(
+    (stream: string, line: string) => {
+      if (stream === "dropped") b.logDropped?.(Number(line));
+      else b.log(stream === "stderr" ? "stderr" : "stdout", String(line));
+    },
+    { ignored: true },
+  );
+}
+
+/** Boots the runtime into a fresh context (once per isolate, never per call). */
+export async function bootContext(
+  isolate: ivm.Isolate,
+  context: ivm.Context,
+  spec: WorkloadSpec,
+  b: WorkloadBindings,
+  limits: LogLimits,
+  gate: Gate,
+): Promise<BootedContext> {
   const timers = new Map<number, NodeJS.Timeout>();
   let fire: ivm.Reference<(id: number) => void> | undefined;
-  await g.set("__nexRandom", new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0)))))));
-  await g.set(
-    "__nexTimerSet",
-    new ivm.Callback(
-      (id: number, ms: number) => {
-        timers.set(
-          id,
-          setTimeout(() => {
-            timers.delete(id);
-            if (isolate.isDisposed) return;
-            // A callback that runs away is stopped by the isolate's watchdog here, or by the invocation's host timer.
-            fire?.apply(undefined, [id], { timeout: spec.timeoutMs }).catch(() => undefined);
-          }, ms),
-        );
-      },
-      { ignored: true },
-    ),
+  const held: ivm.Reference[] = [];
+  const call = async (source: string, filename: string, args: ivm.Transferable[]): Promise<ivm.Reference> => {
+    const fn = await factory(isolate, context, source, filename);
+    held.push(fn);
+    const r = (await fn.apply(undefined, args, { result: { reference: true } })) as ivm.Reference;
+    held.push(r);
+    return r;
+  };
+  const timerSet = new ivm.Callback(
+    (id: number, ms: number) => {
+      if (!gate.open()) return;
+      clearTimeout(timers.get(id));
+      timers.set(
+        id,
+        setTimeout(() => {
+          timers.delete(id);
+          if (isolate.isDisposed || !gate.open()) return;
+          // A callback that runs away is stopped by the isolate's watchdog here, or by the invocation's host timer.
+          fire?.apply(undefined, [id], { timeout: spec.timeoutMs }).catch(() => undefined);
+        }, ms),
+      );
+    },
+    { ignored: true },
   );
-  await g.set(
-    "__nexTimerClear",
-    new ivm.Callback(
-      (id: number) => {
-        clearTimeout(timers.get(id));
-        timers.delete(id);
-      },
-      { ignored: true },
-    ),
+  const timerClear = new ivm.Callback(
+    (id: number) => {
+      clearTimeout(timers.get(id));
+      timers.delete(id);
+    },
+    { ignored: true },
   );
-  await g.set(
-    "__nexHost",
-    new ivm.Reference((op: string, args: unknown, text: unknown) => dispatch(b, op, args, text)),
-  );
-  fire = (await (await compileRuntimeScript(isolate, WEB_SOURCE, "nex:web")).run(context, { reference: true })) as ivm.Reference<
-    (id: number) => void
-  >;
+  const random = new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0))))));
+  const host = new ivm.Reference((op: string, args: unknown, text: unknown) => dispatch(b, gate, op, args, text));
+  held.push(host);
+  const maxChars = Math.max(1, limits.lineBytes);
+  const rt = await call(PRELUDE, "nex:prelude", [logCallback(b), limits.linesPerInvocation, maxChars, limits.bytesPerSecond]);
+  fire = (await call(WEB_SOURCE, "nex:web", [rt.derefInto(), random, timerSet, timerClear])) as ivm.Reference<(id: number) => void>;
   await (await compileRuntimeScript(isolate, URL_SOURCE, "nex:url")).run(context);
-  await (await compileRuntimeScript(isolate, API_SOURCE, "nex:api")).run(context);
+  await call(API_SOURCE, "nex:api", [rt.derefInto(), host]);
+  const bind = (await call(INVOKER, "nex:invoker", [rt.derefInto()])) as BootedContext["bind"];
+  const idle = (): void => {
+    for (const t of timers.values()) clearTimeout(t);
+    timers.clear();
+  };
   return {
+    bind,
+    idle,
     release: () => {
-      for (const t of timers.values()) clearTimeout(t);
-      timers.clear();
-      fire?.release();
+      idle();
+      for (const r of held) r.release();
+      held.length = 0;
       fire = undefined;
     },
   };

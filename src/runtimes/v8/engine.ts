@@ -3,13 +3,21 @@
  * invoked many times. A timeout or a memory kill really stops the code: the isolate is thrown away and
  * rebuilt from the compiled source, and the caller gets a coded error.
  */
+import v8 from "node:v8";
 import ivm from "isolated-vm";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction, WorkloadBindings } from "../engine.js";
-import { PRELUDE, invokerSource } from "./prelude.js";
-import { compileRuntimeScript } from "./compile.js";
-import { toScriptSource } from "./source.js";
-import { installHostBindings, type InstalledBindings } from "./bindings.js";
+import {
+  DEFAULT_LOG_LIMITS,
+  type EngineContext,
+  type FunctionEngine,
+  type Invocation,
+  type InvocationResult,
+  type LoadedFunction,
+  type LogLimits,
+  type WorkloadBindings,
+} from "../engine.js";
+import { bootContext, type BootedContext } from "./bindings.js";
+import { describeLoadError, toScriptSource } from "./source.js";
 
 /** Extra time the host allows past `timeoutMs` at load time, before it tears the isolate down (the isolate's own timer fires first). */
 const HOST_TIMEOUT_GRACE_MS = 250;
@@ -34,7 +42,9 @@ interface Live {
   single: ivm.Reference<(subject: string, payload: Uint8Array, meta: unknown) => Promise<unknown>>;
   /** Runs a batch of invocations. */
   many: ivm.Reference<(list: unknown[]) => Promise<unknown>>;
-  installed: InstalledBindings;
+  booted: BootedContext;
+  /** Host services and timers work only while the script loads or a call into the isolate is in flight. */
+  state: { loading: boolean; calls: number };
   /** Set when a timeout threw this isolate away, so invocations it took down with it are not reported as memory kills. */
   timedOut?: boolean;
 }
@@ -51,30 +61,29 @@ class V8Function implements LoadedFunction {
     private readonly source: string,
     private readonly bindings: WorkloadBindings,
     private readonly batchSize: number,
+    private readonly logLimits: LogLimits,
   ) {}
 
   /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
   async build(): Promise<Live> {
     const isolate = new ivm.Isolate({ memoryLimit: this.spec.memoryLimitMiB });
-    let installed: InstalledBindings | undefined;
+    let booted: BootedContext | undefined;
+    const state = { loading: true, calls: 0 };
     try {
       const context = await isolate.createContext();
-      const g = context.global;
-      await g.set("globalThis", g.derefInto());
-      await g.set("__nexLog", new ivm.Callback((stream: string, line: string) => {
-        this.bindings.log(stream === "stderr" ? "stderr" : "stdout", String(line));
-      }, { ignored: true }));
-      await (await compileRuntimeScript(isolate, PRELUDE, "nex:prelude")).run(context);
-      installed = await installHostBindings(isolate, context, this.spec, this.bindings);
-      const script = await isolate.compileScript(this.source, { filename: `${this.spec.name}.js` }).catch((err: Error) => {
-        throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${err.message}`);
+      await context.global.set("globalThis", context.global.derefInto());
+      booted = await bootContext(isolate, context, this.spec, this.bindings, this.logLimits, { open: () => state.loading || state.calls > 0 });
+      const filename = `${this.spec.name}.js`;
+      // Messages of load errors are left out: V8 quotes the source in them, and an artifact may be any file.
+      const script = await isolate.compileScript(this.source, { filename }).catch((err: Error) => {
+        throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${describeLoadError(err, filename)}`);
       });
       // Top-level code may loop on host calls, which the isolate's own watchdog does not interrupt.
       const guard = setTimeout(() => isolate.isDisposed || isolate.dispose(), this.spec.timeoutMs + HOST_TIMEOUT_GRACE_MS);
       const user = (await script
         .run(context, { reference: true, timeout: this.spec.timeoutMs })
         .catch((err: Error) => {
-          const why = isolate.isDisposed ? `it ran past the ${this.spec.timeoutMs} ms timeout` : err.message;
+          const why = isolate.isDisposed ? `it ran past the ${this.spec.timeoutMs} ms timeout` : describeLoadError(err, filename);
           throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${why}`);
         })
         .finally(() => clearTimeout(guard))) as ivm.Reference<unknown>;
@@ -84,16 +93,18 @@ class V8Function implements LoadedFunction {
           `the script's completion value is ${user.typeof}, not a function: end it with an expression like (subject, payload) => ...`,
         );
       }
-      await g.set("__nexUser", user.derefInto());
-      const pair = (await (await isolate.compileScript(invokerSource(this.spec.name, this.spec.namespace))).run(context, {
-        reference: true,
+      const pair = (await booted.bind.apply(undefined, [user.derefInto(), this.spec.name, this.spec.namespace], {
+        result: { reference: true },
       })) as ivm.Reference<unknown[]>;
+      user.release();
+      state.loading = false;
+      booted.idle();
       const single = (await pair.get(0, { reference: true })) as Live["single"];
       const many = (await pair.get(1, { reference: true })) as Live["many"];
       pair.release();
-      return { isolate, context, single, many, installed };
+      return { isolate, context, single, many, booted, state };
     } catch (err) {
-      installed?.release();
+      booted?.release();
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
     }
@@ -157,6 +168,7 @@ class V8Function implements LoadedFunction {
     // No isolated-vm `timeout` here: arming its watchdog on every call costs more than echo.js itself. The host timer
     // is the one deadline; it throws the isolate away, which stops synchronous loops and never-settling promises alike.
     const opts = { arguments: { copy: true }, result: { copy: true, promise: true } } as const;
+    live.state.calls++;
     const call: Promise<unknown> =
       batch.length === 1
         ? live.single.apply(undefined, batch[0]!.args, opts).then((r) => [r])
@@ -181,6 +193,8 @@ class V8Function implements LoadedFunction {
     } finally {
       clearTimeout(timer);
       call.catch(() => undefined);
+      // What the settled invocations left behind (timers) must not reach the host any more.
+      if (--live.state.calls === 0 && !live.isolate.isDisposed) live.booted.idle();
     }
   }
 
@@ -215,7 +229,7 @@ class V8Function implements LoadedFunction {
 
   private kill(live: Live): void {
     if (this.live === live) this.live = undefined;
-    live.installed.release();
+    live.booted.release();
     if (!live.isolate.isDisposed) live.isolate.dispose();
   }
 
@@ -231,13 +245,25 @@ function timeoutMessage(spec: WorkloadSpec): string {
   return `function ${spec.name} ran past its ${spec.timeoutMs} ms timeout and was stopped`;
 }
 
+/**
+ * isolated-vm's memory limit does not count WebAssembly memories, nor resizable and growable array buffers: a 64 MiB
+ * isolate grew its runner to 4 GB through them. Functions get neither. Flags apply to contexts created after they
+ * are set, so the runner's own context (Node's fetch needs WebAssembly) keeps them; only v8 runners load this file.
+ */
+function withoutUncountedMemory(): void {
+  v8.setFlagsFromString("--no-expose-wasm");
+  v8.setFlagsFromString("--no-harmony-rab-gsab");
+}
+
 /** Creates the v8 engine for a runner. */
 export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine> {
+  withoutUncountedMemory();
+  const logLimits = ctx.logLimits ?? DEFAULT_LOG_LIMITS;
   const loaded = new Set<V8Function>();
   return {
     async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const source = await toScriptSource(new TextDecoder().decode(code), spec.name);
-      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize));
+      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), logLimits);
       await fn.init();
       loaded.add(fn);
       return {

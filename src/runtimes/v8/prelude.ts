@@ -1,8 +1,9 @@
 /**
- * JavaScript that runs inside every function's context once, at deploy, before the user's script.
- * It installs `console` and the invocation wrapper, and takes the host callbacks off the global object so user
- * code only sees the safe wrappers. The web runtime and host services add their globals afterwards (see
- * `bindings.ts`).
+ * JavaScript that runs inside every function's context once, at deploy, before the user's script: the invocation
+ * state every other runtime script shares, `console` with the log caps applied at the source, and the invocation
+ * wrappers. No runtime script reads or leaves anything on the global object: each is a function the host calls
+ * with what it needs (host callbacks, the invocation state) and that returns what the next one needs, so user code
+ * never meets a host hook (see `boot.ts`).
  */
 
 /** Formats values the way `console.log` users expect, without any host access. */
@@ -30,17 +31,51 @@ const __fmt = (v, depth = 0, seen = new Set()) => {
 };
 `;
 
-/** The prelude. `$log` is a host callback `(stream, line)`, taken off the global object here. */
+/**
+ * The prelude: `(log, maxLines, maxChars, maxCharsPerSecond) => rt`. `log(stream, line)` is the host's log callback;
+ * `stream` "dropped" reports how many lines the caps dropped here. `rt` is the invocation state, handed to the other
+ * runtime scripts and never to user code:
+ * - `active()`: true while the top-level code loads or an invocation runs. Host services, timers and console lines
+ *   work only then: what an invocation leaves behind (a timer, a promise chain) cannot reach the host once it settled.
+ * - `enter()`/`leave()` bracket each invocation; `loaded()` ends the top-level run.
+ * - `onIdle(fn)`: `fn` runs when the last running invocation settles, and when the top-level code has run.
+ * The log caps here are a coarse copy of the runner's (chars for bytes): they keep a flood from crossing to the host.
+ */
 export const PRELUDE = String.raw`
-(() => {
-  const __log = globalThis.__nexLog;
-  delete globalThis.__nexLog;
+(log, maxLines, maxChars, maxCharsPerSecond) => {
+  const now = Date.now, toStr = String, slice = Function.prototype.call.bind(String.prototype.slice), freeze = Object.freeze;
+  delete globalThis.WebAssembly;
+  let loading = true, inFlight = 0;
+  const idle = [];
+  let allowed = maxLines, used = 0, dropped = 0, second = 0, chars = 0;
+  const active = () => loading || inFlight > 0;
+  const report = () => { if (dropped > 0) { const n = dropped; dropped = 0; log("dropped", toStr(n)); } };
+  const settle = () => { for (let i = 0; i < idle.length; i++) idle[i](); report(); };
+  const emit = (stream, text) => {
+    if (!active() || used >= allowed) { dropped++; return; }
+    let s = typeof text === "string" ? text : toStr(text);
+    // One char more than the cap, so the runner sees the line is over it and marks the cut.
+    if (s.length > maxChars) s = slice(s, 0, maxChars + 1);
+    const t = now();
+    if (t - second >= 1000) { second = t; chars = 0; }
+    if (chars + s.length > maxCharsPerSecond) { dropped++; return; }
+    chars += s.length;
+    used++;
+    log(stream, s);
+  };
+  const rt = freeze({
+    active,
+    onIdle: (fn) => { idle[idle.length] = fn; },
+    enter: () => { if (inFlight++ === 0) { used = 0; allowed = 0; } allowed += maxLines; },
+    leave: () => { if (--inFlight === 0) settle(); else report(); },
+    loaded: () => { loading = false; settle(); },
+  });
   ${FORMAT}
   const line = (args) => args.map((a) => __fmt(a)).join(" ");
   const counts = new Map();
   const timers = new Map();
-  const out = (...a) => __log("stdout", line(a));
-  const err = (...a) => __log("stderr", line(a));
+  const out = (...a) => emit("stdout", line(a));
+  const err = (...a) => emit("stderr", line(a));
   const console = {
     log: out, info: out, debug: out, trace: (...a) => err("Trace:", ...a, "\n" + (new Error().stack || "").split("\n").slice(2).join("\n")),
     warn: err, error: err,
@@ -53,70 +88,74 @@ export const PRELUDE = String.raw`
     timeEnd: (label = "default") => { const t = timers.get(label); if (t !== undefined) { timers.delete(label); out(label + ": " + (Date.now() - t) + "ms"); } },
     timeLog: (label = "default", ...a) => { const t = timers.get(label); if (t !== undefined) out(label + ": " + (Date.now() - t) + "ms", ...a); },
   };
-  Object.defineProperty(globalThis, "console", { value: Object.freeze(console), writable: false, configurable: false, enumerable: false });
-})();
+  Object.defineProperty(globalThis, "console", { value: freeze(console), writable: false, configurable: false, enumerable: false });
+  return rt;
+}
 `;
 
 /**
- * The invocation wrappers, installed after the user's function is known (as `__nexUser`): `[single, many]`.
- * `single(subject, payload, meta)` runs one invocation; `many([[subject, payload, meta], …])` runs a batch
- * concurrently. Each invocation is answered with `{b, h}` (body and reply headers) or `{e}` (what was thrown), so one
- * failure never fails its batch-mates. Bodies are encoded here: bytes and
- * strings as they are, anything else as JSON.
+ * The invoker: `(rt) => bind`, run before the user's script so the built-ins it uses are the real ones.
+ * `bind(user, name, namespace)` (called by the host once the user's function is known) ends the top-level run and
+ * returns `[single, many]`: `single(subject, payload, meta)` runs one invocation; `many([[subject, payload, meta], …])`
+ * runs a batch concurrently. Each invocation is answered with `{b, h}` (body and reply headers) or `{e}` (what was
+ * thrown), so one failure never fails its batch-mates. Bodies are encoded here: bytes and strings as they are,
+ * anything else as JSON. Nothing the invoker passes to a built-in a user could have replaced is a runtime function.
  */
-export function invokerSource(name: string, namespace: string): string {
-  return String.raw`
-(() => {
-  const user = globalThis.__nexUser;
-  delete globalThis.__nexUser;
-  const hooks = globalThis.__nexHooks || { enter() {}, leave() {} };
-  delete globalThis.__nexHooks;
-  const name = ${JSON.stringify(name)}, namespace = ${JSON.stringify(namespace)};
-  const one = async (subject, payload, meta) => {
-    const replyHeaders = {};
-    const ctx = Object.freeze({
-      subject, name, namespace,
-      reply: meta.reply,
-      headers: meta.headers || {},
-      header: (k) => { const v = (meta.headers || {})[k]; return v === undefined ? undefined : v[0]; },
-      setHeader: (k, v) => { replyHeaders[String(k)] = String(v); },
-    });
-    let r;
-    hooks.enter();
-    try {
-      r = user.call(globalThis, subject, payload, ctx);
-      if (r !== null && typeof r === "object" && typeof r.then === "function") r = await r;
-    } finally {
-      hooks.leave();
-    }
-    let body;
-    if (r instanceof Uint8Array) body = r;
-    else if (typeof r === "string") body = r;
-    else if (r === undefined) body = "";
-    else if (r instanceof ArrayBuffer) body = new Uint8Array(r);
-    else if (ArrayBuffer.isView(r)) body = new Uint8Array(r.buffer, r.byteOffset, r.byteLength);
-    else {
-      body = JSON.stringify(r, (k, v) => (typeof v === "bigint" ? v.toString() : v));
-      if (body === undefined) body = "";
-    }
-    return { b: body, h: replyHeaders };
+export const INVOKER = String.raw`
+(rt) => {
+  const apply = Reflect.apply, freeze = Object.freeze, stringify = JSON.stringify, isView = ArrayBuffer.isView;
+  const allSettled = Promise.allSettled.bind(Promise), toStr = String;
+  const U8 = Uint8Array, AB = ArrayBuffer, Err = Error;
+  const body = (r) => {
+    if (r instanceof U8) return r;
+    if (typeof r === "string") return r;
+    if (r === undefined) return "";
+    if (r instanceof AB) return new U8(r);
+    if (isView(r)) return new U8(r.buffer, r.byteOffset, r.byteLength);
+    const json = stringify(r, (k, v) => (typeof v === "bigint" ? v.toString() : v));
+    return json === undefined ? "" : json;
   };
   const thrown = (x) => {
-    if (x instanceof Error) return { name: String(x.name), message: String(x.message), stack: String(x.stack || "") };
-    return { name: "Error", message: typeof x === "string" ? x : (() => { try { return JSON.stringify(x); } catch { return String(x); } })(), stack: "" };
+    if (x instanceof Err) return { name: toStr(x.name), message: toStr(x.message), stack: toStr(x.stack || "") };
+    return { name: "Error", message: typeof x === "string" ? x : (() => { try { return stringify(x); } catch { return toStr(x); } })(), stack: "" };
   };
-  const single = async (subject, payload, meta) => {
-    try {
-      return await one(subject, payload, meta);
-    } catch (x) {
-      return { e: thrown(x) };
-    }
+  return (user, name, namespace) => {
+    const one = async (subject, payload, meta) => {
+      const replyHeaders = {};
+      const ctx = freeze({
+        subject, name, namespace,
+        reply: meta.reply,
+        headers: meta.headers || {},
+        header: (k) => { const v = (meta.headers || {})[k]; return v === undefined ? undefined : v[0]; },
+        setHeader: (k, v) => { replyHeaders[toStr(k)] = toStr(v); },
+      });
+      let r;
+      rt.enter();
+      try {
+        r = apply(user, globalThis, [subject, payload, ctx]);
+        if (r !== null && typeof r === "object" && typeof r.then === "function") r = await r;
+      } finally {
+        rt.leave();
+      }
+      return { b: body(r), h: replyHeaders };
+    };
+    const single = async (subject, payload, meta) => {
+      try {
+        return await one(subject, payload, meta);
+      } catch (x) {
+        return { e: thrown(x) };
+      }
+    };
+    const many = async (list) => {
+      const running = [];
+      for (let i = 0; i < list.length; i++) running[i] = one(list[i][0], list[i][1], list[i][2]);
+      const settled = await allSettled(running);
+      const out = [];
+      for (let i = 0; i < settled.length; i++) out[i] = settled[i].status === "fulfilled" ? settled[i].value : { e: thrown(settled[i].reason) };
+      return out;
+    };
+    rt.loaded();
+    return [single, many];
   };
-  const many = async (list) => {
-    const settled = await Promise.allSettled(list.map((a) => one(a[0], a[1], a[2])));
-    return settled.map((s) => (s.status === "fulfilled" ? s.value : { e: thrown(s.reason) }));
-  };
-  return [single, many];
-})()
-`;
 }
+`;

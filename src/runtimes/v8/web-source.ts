@@ -3,15 +3,13 @@
  * atob/btoa, structuredClone, crypto, DOMException, queueMicrotask and invocation-scoped timers.
  * Hand-written rather than bundled from npm: they are small, and every isolate compiles them at deploy.
  *
- * Host callbacks it takes off the global object: `__nexRandom(n)` (n random bytes from the host's CSPRNG),
- * `__nexTimerSet(id, ms)` and `__nexTimerClear(id)` (host timers that call back into `fire`).
- * The completion value is `fire`, which the host calls when a timer expires; `__nexHooks.enter`/`leave` bracket
- * each invocation (see the invoker) so timers never outlive the invocations that set them.
+ * A function `(rt, random, timerSet, timerClear) => fire`: `rt` is the prelude's invocation state, `random(n)` gives
+ * n random bytes from the host's CSPRNG, `timerSet(id, ms)` and `timerClear(id)` drive host timers that call back
+ * into `fire(id)`. Timers belong to invocations: they are armed only while one runs, and every pending timer is
+ * dropped when the last running invocation settles (the host cancels its side too).
  */
 export const WEB_SOURCE = String.raw`
-(() => {
-  const random = globalThis.__nexRandom, timerSet = globalThis.__nexTimerSet, timerClear = globalThis.__nexTimerClear;
-  delete globalThis.__nexRandom; delete globalThis.__nexTimerSet; delete globalThis.__nexTimerClear;
+(rt, random, timerSet, timerClear) => {
   const define = (name, value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
 
   class DOMException extends Error {
@@ -182,29 +180,33 @@ export const WEB_SOURCE = String.raw`
 
   // Timers belong to invocations: they fire only while one is running, and are dropped when the last one ends.
   const timers = new Map();
-  let nextId = 1, inFlight = 0;
-  define("setTimeout", (fn, ms = 0, ...args) => {
-    if (typeof fn !== "function") throw new TypeError("setTimeout: callback is not a function (strings are not evaluated)");
+  let nextId = 1;
+  const arm = (fn, ms, args, repeat) => {
+    if (typeof fn !== "function") throw new TypeError((repeat ? "setInterval" : "setTimeout") + ": callback is not a function (strings are not evaluated)");
     const id = nextId++;
-    timers.set(id, () => fn(...args));
-    timerSet(id, Math.max(0, Number(ms) || 0));
+    // Outside an invocation a timer is accepted and never fires.
+    if (!rt.active()) return id;
+    const delay = Math.max(0, Number(ms) || 0);
+    timers.set(id, { run: () => fn(...args), delay: repeat ? Math.max(1, delay) : delay, repeat });
+    timerSet(id, timers.get(id).delay);
     return id;
-  });
-  define("clearTimeout", (id) => { if (timers.delete(id)) timerClear(id); });
-  const fire = (id) => {
-    const f = timers.get(id);
-    if (!f) return;
-    timers.delete(id);
-    try { f(); } catch (err) { console.error("Uncaught exception in a timer callback:", err); }
   };
-  const enter = () => { inFlight++; };
-  const leave = () => {
-    if (--inFlight > 0) return;
+  const clear = (id) => { if (timers.delete(id)) timerClear(id); };
+  define("setTimeout", (fn, ms = 0, ...args) => arm(fn, ms, args, false));
+  define("setInterval", (fn, ms = 0, ...args) => arm(fn, ms, args, true));
+  define("clearTimeout", clear);
+  define("clearInterval", clear);
+  const fire = (id) => {
+    const t = timers.get(id);
+    if (!t || !rt.active()) return;
+    if (t.repeat) timerSet(id, t.delay);
+    else timers.delete(id);
+    try { t.run(); } catch (err) { console.error("Uncaught exception in a timer callback:", err); }
+  };
+  rt.onIdle(() => {
     for (const id of timers.keys()) timerClear(id);
     timers.clear();
-  };
-  // The invoker takes these off the global object before any user code runs.
-  Object.defineProperty(globalThis, "__nexHooks", { value: { enter, leave }, configurable: true });
+  });
   return fire;
-})()
+}
 `;

@@ -10,7 +10,15 @@
  * ```
  */
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction, WorkloadBindings } from "../engine.js";
+import {
+  DEFAULT_LOG_LIMITS,
+  type EngineContext,
+  type FunctionEngine,
+  type Invocation,
+  type InvocationResult,
+  type LoadedFunction,
+  type WorkloadBindings,
+} from "../engine.js";
 import { hostCall } from "./hostcalls.js";
 import { capMemory, type MemoryLimits } from "./limits.js";
 import { checkImportsAndExports } from "./validate.js";
@@ -35,7 +43,9 @@ async function compileFunction(spec: WorkloadSpec, code: Uint8Array): Promise<{ 
   try {
     mod = await wasm.compile(capped.bytes);
   } catch (err) {
-    throw new NexError("NEX_E_BAD_ARTIFACT", `the module does not compile: ${(err as Error).message}`);
+    // V8's message quotes bytes of the module ("found 53 55 41 4d"): only the offset is repeated.
+    const at = /@\+(\d+)/.exec((err as Error).message)?.[1];
+    throw new NexError("NEX_E_BAD_ARTIFACT", `the module does not compile${at ? ` (V8 stopped at byte ${at})` : ""}; check it with wasm-validate`);
   }
   checkImportsAndExports(mod);
   return { module: mod, memory: { minPages: capped.minPages, maxPages: capped.maxPages } };
@@ -82,6 +92,8 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
   let pool: WorkerPool | undefined;
   const keys = new Set<string>();
   const maxReplyBytes = opts.maxReplyBytes ?? ctx.maxReplyBytes;
+  const limits = ctx.logLimits ?? DEFAULT_LOG_LIMITS;
+  const log = { lines: limits.linesPerInvocation, lineChars: limits.lineBytes };
   return {
     async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const { module: mod, memory } = await compileFunction(spec, code);
@@ -105,10 +117,12 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
             env,
             stdin: inv.payload,
             maxOutputBytes: maxReplyBytes,
+            log,
             timeoutMs: spec.timeoutMs,
             onStderr: (line) => bindings.log("stderr", line),
             hostCall: (req) => hostCall(bindings.services, req),
           });
+          if (outcome.kind === "done" && outcome.result.stderrDropped > 0) bindings.logDropped?.(outcome.result.stderrDropped);
           return outcomeToResult(spec, outcome);
         },
         dispose() {

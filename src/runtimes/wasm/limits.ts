@@ -84,7 +84,7 @@ function checkImports(r: Reader, end: number): void {
     else if (kind === 4) {
       r.u8();
       r.u32();
-    } else throw bad(`the module has an unknown import kind ${kind}`);
+    } else throw bad("the module has an import of an unknown kind");
   }
 }
 

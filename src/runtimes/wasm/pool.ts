@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import type { WasmModule } from "./wasm-api.js";
 import type { MemoryLimits } from "./limits.js";
-import type { FromWorker, HostReply, HostRequest, RunRequest, RunResult, ToWorker, WorkerInit } from "./protocol.js";
+import type { FromWorker, HostReply, HostRequest, RunRequest, RunResult, StderrLimits, ToWorker, WorkerInit } from "./protocol.js";
 
 /** How an invocation ended, from the pool's side. */
 export type JobOutcome = { kind: "done"; result: RunResult } | { kind: "timeout" } | { kind: "crashed"; reason: string; oom: boolean };
@@ -23,6 +23,7 @@ export interface PoolJob {
   env: string[];
   stdin: Uint8Array;
   maxOutputBytes: number;
+  log: StderrLimits;
   timeoutMs: number;
   onStderr(line: string): void;
   /** Performs one of this job's host calls on the main thread. Must not reject. */
@@ -260,6 +261,7 @@ export class WorkerPool {
       env: job.env,
       stdin: own(job.stdin),
       maxOutputBytes: job.maxOutputBytes,
+      log: job.log,
       memory: job.memory,
       ...(first ? { module: job.module } : {}),
     };

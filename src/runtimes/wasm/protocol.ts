@@ -25,6 +25,14 @@ export interface RunRequest {
   stdin: Uint8Array;
   /** Largest reply the module may write to stdout. */
   maxOutputBytes: number;
+  /** stderr lines forwarded per invocation, and the longest line (in chars; the runner cuts it exactly in bytes). */
+  log: StderrLimits;
+}
+
+/** What the worker forwards of a module's stderr; the rest is counted, never sent across. */
+export interface StderrLimits {
+  lines: number;
+  lineChars: number;
 }
 
 /** Pool → worker. */
@@ -43,6 +51,8 @@ export interface RunResult {
   stdout: Uint8Array;
   /** The last part of stderr, for error messages. */
   stderrTail: string;
+  /** stderr lines not forwarded (over `log.lines`). */
+  stderrDropped: number;
   /** The module's linear memory size when it ended. */
   memoryBytes: number;
 }

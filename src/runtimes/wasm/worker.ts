@@ -9,12 +9,10 @@ import { NEX_MODULE, type HostReply, type HostRequest } from "./abi.js";
 import { nexImports } from "./imports.js";
 import { MEMORY_IMPORT, WASM_PAGE_BYTES } from "./limits.js";
 import { wasm, type WasmMemory, type WasmModule } from "./wasm-api.js";
-import type { FromWorker, RunRequest, RunResult, ToWorker, WorkerInit } from "./protocol.js";
+import type { FromWorker, RunRequest, RunResult, StderrLimits, ToWorker, WorkerInit } from "./protocol.js";
 
 /** Longest stderr tail kept for error messages. */
 const STDERR_TAIL_CHARS = 1_024;
-/** Most stderr lines forwarded per invocation; the rest would only flood the log subject. */
-const MAX_STDERR_LINES = 1_000;
 
 const init = workerData as WorkerInit;
 const signal = new Int32Array(init.signal);
@@ -41,21 +39,46 @@ function send(m: FromWorker): void {
 /** Thrown by stdout when the reply grows too large; unwinds the module. */
 class OutputTooLarge extends Error {}
 
-/** Collects stderr: forwards whole lines to the log and keeps a tail for error messages. */
-function stderrSink(seq: number): { fd: ConsoleStdout; tail: () => string } {
+/**
+ * Collects stderr: forwards whole lines to the log and keeps a tail for error messages. Only `limits.lines` lines
+ * per invocation cross to the main thread, each cut to `limits.lineChars` (plus one char, so the runner sees it is
+ * over and marks the cut); the rest is counted, so a flood never queues up between the threads.
+ */
+function stderrSink(seq: number, limits: StderrLimits): { fd: ConsoleStdout; tail: () => string; dropped: () => number } {
   const dec = new TextDecoder("utf-8", { fatal: false });
   let partial = "";
   let tail = "";
   let lines = 0;
+  let dropped = 0;
+  // The rest of a line that was already sent cut, up to its newline, is skipped.
+  let cutting = false;
   const emit = (line: string): void => {
-    if (lines++ < MAX_STDERR_LINES) send({ t: "stderr", seq, line });
+    if (lines >= limits.lines) dropped++;
+    else {
+      lines++;
+      send({ t: "stderr", seq, line });
+    }
+  };
+  const take = (piece: string, ends: boolean): void => {
+    if (cutting) {
+      cutting = !ends;
+      return;
+    }
+    partial += piece;
+    if (partial.length > limits.lineChars) {
+      emit(partial.slice(0, limits.lineChars + 1));
+      partial = "";
+      cutting = !ends;
+    } else if (ends) {
+      emit(partial);
+      partial = "";
+    }
   };
   const fd = new ConsoleStdout((chunk) => {
     const text = dec.decode(chunk, { stream: true });
-    tail = (tail + text).slice(-STDERR_TAIL_CHARS);
-    const parts = (partial + text).split("\n");
-    partial = parts.pop() ?? "";
-    parts.forEach(emit);
+    tail = (tail + text.slice(-STDERR_TAIL_CHARS)).slice(-STDERR_TAIL_CHARS);
+    const parts = text.split("\n");
+    parts.forEach((piece, i) => take(piece, i < parts.length - 1));
   });
   return {
     fd,
@@ -64,6 +87,7 @@ function stderrSink(seq: number): { fd: ConsoleStdout; tail: () => string } {
       partial = "";
       return tail.trimEnd();
     },
+    dropped: () => dropped,
   };
 }
 
@@ -116,12 +140,12 @@ function run(req: RunRequest): RunResult {
     if (outBytes > req.maxOutputBytes) throw new OutputTooLarge();
     stdout.push(chunk);
   });
-  const err = stderrSink(req.seq);
+  const err = stderrSink(req.seq, req.log);
   const wasi = new WASI(req.args, req.env, [new OpenFile(new File(req.stdin, { readonly: true })), out, err.fd], { debug: false });
   utf8ArgSizes(wasi, req.args);
   const mem = takeMemory(req);
   const memory = (): WasmMemory => mem;
-  const result: RunResult = { t: "done", seq: req.seq, stdout: new Uint8Array(0), stderrTail: "", memoryBytes: 0 };
+  const result: RunResult = { t: "done", seq: req.seq, stdout: new Uint8Array(0), stderrTail: "", stderrDropped: 0, memoryBytes: 0 };
   try {
     if (!mod) throw new Error(`module ${req.key} is not loaded in this worker`);
     const instance = new wasm.Instance(mod, {
@@ -138,6 +162,7 @@ function run(req: RunRequest): RunResult {
   const reusable = result.memoryBytes <= Math.min(REUSE_MAX_BYTES, (req.memory.maxPages * WASM_PAGE_BYTES) / 2);
   if (reusable && modules.has(req.key)) used = { key: req.key, mem };
   result.stderrTail = err.tail();
+  result.stderrDropped = err.dropped();
   result.stdout = concat(stdout);
   return result;
 }

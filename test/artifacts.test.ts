@@ -92,7 +92,7 @@ void describe("artifacts", () => {
       const { id } = await client.deploy({ name: "healthy", type: "native", location, sha256: sha(script), restart: "always" }, { node: node.id });
       await logs.waitFor(/^healthy \d+$/);
       await node.stop();
-      const cached = join(dataDir, "artifacts", sha(script));
+      const cached = join(dataDir, "artifacts", "default", sha(script));
       writeFileSync(cached, "#!/bin/sh\necho corrupt\nexit 7\n");
 
       logs.lines.length = 0;

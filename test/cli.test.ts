@@ -112,6 +112,7 @@ describe("cli", () => {
     const web = createHttp((_req, res) => res.end("from loopback"));
     await new Promise<void>((r) => web.listen(0, "127.0.0.1", () => r()));
     const port = (web.address() as { port: number }).port;
+    await env.namespace("egress");
     const bad = await env.cli(["node", "up", "--data-dir", join(env.dir, "egress-bad"), "--allow-egress", "not a host!"]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /NEX_E_INVALID_FIELD/);

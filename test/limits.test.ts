@@ -80,7 +80,7 @@ void describe("function limits", () => {
     const before = runnerPids();
     await env.deployJs(client, "quiet", `(s, p) => "quiet " + new TextDecoder().decode(p)`, ["chatty.quiet"]);
     const pid = await newRunner(before);
-    const logs = new LogCollector(await env.nc(), "chatty", "flood");
+    const logs = new LogCollector(await env.nc("chatty"), "chatty", "flood");
     t.after(() => logs.close());
     await env.deployJs(client, "flood", `(s, p) => {
       const line = "x".repeat(16_000);
@@ -106,7 +106,7 @@ void describe("function limits", () => {
 
   void test("logs - a call keeps 1,000 lines, a long line is cut with a marker, and each call gets its own notice", async () => {
     const client = await env.client("chatty");
-    const logs = new LogCollector(await env.nc(), "chatty", "lines");
+    const logs = new LogCollector(await env.nc("chatty"), "chatty", "lines");
     try {
       await env.deployJs(client, "lines", `(s, p) => {
         const n = Number(new TextDecoder().decode(p));
@@ -143,7 +143,7 @@ void describe("function limits", () => {
     await client.deploy({ name: "wflood", type: "wasm", location, sha256, triggers: ["chatty.wflood"], timeoutMs: 30_000 });
     const pid = await newRunner(before);
     await client.deploy({ name: "wquiet", type: "wasm", location, sha256, triggers: ["chatty.wquiet"] });
-    const logs = new LogCollector(await env.nc(), "chatty", "wflood");
+    const logs = new LogCollector(await env.nc("chatty"), "chatty", "wflood");
     t.after(() => logs.close());
     const rss = rssSampler(pid);
     assert.equal((await client.invoke("chatty.wflood", "100000 16000", { timeoutMs: 40_000 })).string(), "done");

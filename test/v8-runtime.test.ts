@@ -4,6 +4,7 @@ import type { NexError, WorkloadSpec } from "../src/contract/index.js";
 import { MemoryHostServices } from "../src/hostservices/index.js";
 import type { FunctionEngine, LoadedFunction } from "../src/runtimes/engine.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
+import { ivmLoaded } from "../src/runtimes/v8/ivm.js";
 import { check } from "../src/testkit/index.js";
 
 const URL_CASES: [string, string?][] = [
@@ -250,4 +251,12 @@ void describe("v8 runtime", () => {
     assert.deepEqual([a2["count"], a2["mine"], a2["other"], a2["poisoned"]], [2, 2, "undefined", false], "a keeps its own state");
     assert.doesNotMatch(String(b1["kvHijacked"]), /hijacked by secretA/);
   });
+});
+
+test("v8 runtime - the isolated-vm line that loads is the one npm installs for this Node", () => {
+  // 5 builds only on Node 20, 6 covers 22 and 24, 7 needs 24; the loader prefers the newest that loads.
+  const major = Number(process.versions.node.split(".")[0]);
+  const expected = major < 22 ? "isolated-vm-5" : major < 24 ? "isolated-vm-6" : "isolated-vm-7";
+  assert.equal(ivmLoaded.line, expected, `Node ${process.version} loaded ${ivmLoaded.line}@${ivmLoaded.version}`);
+  assert.match(ivmLoaded.version, new RegExp(`^${expected.slice(-1)}\\.`));
 });

@@ -4,12 +4,13 @@
  * `src/hostservices`; this file bridges them into isolated-vm and owns the host side of timers and randomness.
  */
 import { randomBytes } from "node:crypto";
-import ivm from "isolated-vm";
+import type { Context, Isolate, Reference } from "isolated-vm";
 import type { WorkloadSpec } from "../../contract/index.js";
 import { callHost } from "../../hostservices/index.js";
 import type { WorkloadBindings } from "../engine.js";
 import { API_SOURCE } from "./api-source.js";
 import { compileRuntimeScript } from "./compile.js";
+import ivm from "./ivm.js";
 import { URL_SOURCE } from "./url-source.js";
 import { WEB_SOURCE } from "./web-source.js";
 
@@ -37,10 +38,10 @@ async function dispatch(b: WorkloadBindings, op: string, args: unknown, text: un
 }
 
 /** Installs the runtime and the host service globals into a fresh context (once per isolate, never per call). */
-export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Context, spec: WorkloadSpec, b: WorkloadBindings): Promise<InstalledBindings> {
+export async function installHostBindings(isolate: Isolate, context: Context, spec: WorkloadSpec, b: WorkloadBindings): Promise<InstalledBindings> {
   const g = context.global;
   const timers = new Map<number, NodeJS.Timeout>();
-  let fire: ivm.Reference<(id: number) => void> | undefined;
+  let fire: Reference<(id: number) => void> | undefined;
   await g.set("__nexRandom", new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0)))))));
   await g.set(
     "__nexTimerSet",
@@ -73,7 +74,7 @@ export async function installHostBindings(isolate: ivm.Isolate, context: ivm.Con
     "__nexHost",
     new ivm.Reference((op: string, args: unknown, text: unknown) => dispatch(b, op, args, text)),
   );
-  fire = (await (await compileRuntimeScript(isolate, WEB_SOURCE, "nex:web")).run(context, { reference: true })) as ivm.Reference<
+  fire = (await (await compileRuntimeScript(isolate, WEB_SOURCE, "nex:web")).run(context, { reference: true })) as Reference<
     (id: number) => void
   >;
   await (await compileRuntimeScript(isolate, URL_SOURCE, "nex:url")).run(context);

@@ -3,13 +3,14 @@
  * invoked many times. A timeout or a memory kill really stops the code: the isolate is thrown away and
  * rebuilt from the compiled source, and the caller gets a coded error.
  */
-import ivm from "isolated-vm";
+import type { Context, Isolate, Reference } from "isolated-vm";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import type { EngineContext, FunctionEngine, Invocation, InvocationResult, LoadedFunction, WorkloadBindings } from "../engine.js";
 import { PRELUDE, invokerSource } from "./prelude.js";
 import { compileRuntimeScript } from "./compile.js";
 import { toScriptSource } from "./source.js";
 import { installHostBindings, type InstalledBindings } from "./bindings.js";
+import ivm from "./ivm.js";
 
 /** Extra time the host allows past `timeoutMs` at load time, before it tears the isolate down (the isolate's own timer fires first). */
 const HOST_TIMEOUT_GRACE_MS = 250;
@@ -28,12 +29,12 @@ interface Queued {
 type BatchResult = { b: Uint8Array | string; h: Record<string, string> } | { e: { name: string; message: string; stack: string } };
 
 interface Live {
-  isolate: ivm.Isolate;
-  context: ivm.Context;
+  isolate: Isolate;
+  context: Context;
   /** Runs one invocation (a lone request takes this shorter path). */
-  single: ivm.Reference<(subject: string, payload: Uint8Array, meta: unknown) => Promise<unknown>>;
+  single: Reference<(subject: string, payload: Uint8Array, meta: unknown) => Promise<unknown>>;
   /** Runs a batch of invocations. */
-  many: ivm.Reference<(list: unknown[]) => Promise<unknown>>;
+  many: Reference<(list: unknown[]) => Promise<unknown>>;
   installed: InstalledBindings;
   /** Set when a timeout threw this isolate away, so invocations it took down with it are not reported as memory kills. */
   timedOut?: boolean;
@@ -77,7 +78,7 @@ class V8Function implements LoadedFunction {
           const why = isolate.isDisposed ? `it ran past the ${this.spec.timeoutMs} ms timeout` : err.message;
           throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${why}`);
         })
-        .finally(() => clearTimeout(guard))) as ivm.Reference<unknown>;
+        .finally(() => clearTimeout(guard))) as Reference<unknown>;
       if (user.typeof !== "function") {
         throw new NexError(
           "NEX_E_BAD_ARTIFACT",
@@ -87,7 +88,7 @@ class V8Function implements LoadedFunction {
       await g.set("__nexUser", user.derefInto());
       const pair = (await (await isolate.compileScript(invokerSource(this.spec.name, this.spec.namespace))).run(context, {
         reference: true,
-      })) as ivm.Reference<unknown[]>;
+      })) as Reference<unknown[]>;
       const single = (await pair.get(0, { reference: true })) as Live["single"];
       const many = (await pair.get(1, { reference: true })) as Live["many"];
       pair.release();

@@ -79,7 +79,16 @@ void describe("v8 runtime", () => {
       }
     });
     assert.equal(got.length, want.length);
-    got.forEach((g, i) => assert.deepEqual(g, want[i], `URL case ${JSON.stringify(URL_CASES[i] ?? BAD_URLS[i - URL_CASES.length])}`));
+    // The URL standard added "^" to the path percent-encode set in 2025 (Node 24's URL has it, 20's and 22's not). Where the
+    // host's URL predates that, cases with a caret are checked against the standard below instead.
+    const hostIsCurrent = new URL("http://h/^").pathname === "/%5E";
+    got.forEach((g, i) => {
+      const input = URL_CASES[i] ?? BAD_URLS[i - URL_CASES.length];
+      if (!hostIsCurrent && JSON.stringify(input).includes("^")) return;
+      assert.deepEqual(g, want[i], `URL case ${JSON.stringify(input)}`);
+    });
+    const caret = (await call(await load("urls-caret", `() => ["http://a/^x|y{}\`", "quux://h/a^b", "http://a/?q=^#f^", "http://u^s@h/"].map((u) => new URL(u).href)`))) as string[];
+    assert.deepEqual(caret, ["http://a/%5Ex|y%7B%7D%60", "quux://h/a%5Eb", "http://a/?q=^#f^", "http://u%5Es@h/"]);
   });
 
   void test("v8 runtime - URLSearchParams and URL setters stay linked", async () => {

@@ -1,10 +1,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import ivm from "isolated-vm";
 import { NexError, type WorkloadSpec } from "../src/contract/index.js";
 import { MemoryHostServices } from "../src/hostservices/index.js";
 import type { FunctionEngine, LoadedFunction, WorkloadBindings } from "../src/runtimes/engine.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
+import ivm, { ivmLoaded } from "../src/runtimes/v8/ivm.js";
 import { check } from "../src/testkit/index.js";
 
 const URL_CASES: [string, string?][] = [
@@ -79,7 +79,16 @@ void describe("v8 runtime", () => {
       }
     });
     assert.equal(got.length, want.length);
-    got.forEach((g, i) => assert.deepEqual(g, want[i], `URL case ${JSON.stringify(URL_CASES[i] ?? BAD_URLS[i - URL_CASES.length])}`));
+    // The URL standard added "^" to the path percent-encode set in 2025 (Node 24's URL has it, 20's and 22's not). Where the
+    // host's URL predates that, cases with a caret are checked against the standard below instead.
+    const hostIsCurrent = new URL("http://h/^").pathname === "/%5E";
+    got.forEach((g, i) => {
+      const input = URL_CASES[i] ?? BAD_URLS[i - URL_CASES.length];
+      if (!hostIsCurrent && JSON.stringify(input).includes("^")) return;
+      assert.deepEqual(g, want[i], `URL case ${JSON.stringify(input)}`);
+    });
+    const caret = (await call(await load("urls-caret", `() => ["http://a/^x|y{}\`", "quux://h/a^b", "http://a/?q=^#f^", "http://u^s@h/"].map((u) => new URL(u).href)`))) as string[];
+    assert.deepEqual(caret, ["http://a/%5Ex|y%7B%7D%60", "quux://h/a%5Eb", "http://a/?q=^#f^", "http://u%5Es@h/"]);
   });
 
   void test("v8 runtime - URLSearchParams and URL setters stay linked", async () => {
@@ -351,4 +360,12 @@ void describe("v8 runtime", () => {
     assert.deepEqual([a2["count"], a2["mine"], a2["other"], a2["poisoned"]], [2, 2, "undefined", false], "a keeps its own state");
     assert.doesNotMatch(String(b1["kvHijacked"]), /hijacked by secretA/);
   });
+});
+
+test("v8 runtime - the isolated-vm line that loads is the one npm installs for this Node", () => {
+  // 5 builds only on Node 20, 6 covers 22 and 24, 7 needs 24; the loader prefers the newest that loads.
+  const major = Number(process.versions.node.split(".")[0]);
+  const expected = major < 22 ? "isolated-vm-5" : major < 24 ? "isolated-vm-6" : "isolated-vm-7";
+  assert.equal(ivmLoaded.line, expected, `Node ${process.version} loaded ${ivmLoaded.line}@${ivmLoaded.version}`);
+  assert.match(ivmLoaded.version, new RegExp(`^${expected.slice(-1)}\\.`));
 });

@@ -4,7 +4,8 @@
  * Run: node --no-node-snapshot --import tsx bench/profile/invoke-path.ts [calls]
  */
 import { readFileSync } from "node:fs";
-import ivm from "isolated-vm";
+import type { Reference } from "isolated-vm";
+import ivm from "../../src/runtimes/v8/ivm.js";
 import type { WorkloadSpec } from "../../src/contract/index.js";
 import { MemoryHostServices } from "../../src/hostservices/index.js";
 import type { LoadedFunction } from "../../src/runtimes/engine.js";
@@ -24,7 +25,7 @@ async function bare(asyncWrapper: boolean, promise: boolean): Promise<Call> {
   const context = await isolate.createContext();
   const fn = (await (await isolate.compileScript(
     `(${asyncWrapper ? "async " : ""}(s, p) => JSON.stringify({ triggered_on: s, payload: String.fromCharCode(...p) }))`,
-  )).run(context, { reference: true })) as ivm.Reference<(s: string, p: Uint8Array) => string>;
+  )).run(context, { reference: true })) as Reference<(s: string, p: Uint8Array) => string>;
   return () => fn.apply(undefined, ["bench", payload], { timeout: 5_000, arguments: { copy: true }, result: { copy: true, promise } });
 }
 

@@ -4,7 +4,8 @@
  * figures for the last. Run: node --no-node-snapshot --import tsx bench/profile/isolate-memory.ts [count]
  */
 import { readFileSync } from "node:fs";
-import ivm from "isolated-vm";
+import type { Isolate } from "isolated-vm";
+import ivm from "../../src/runtimes/v8/ivm.js";
 import type { WorkloadSpec } from "../../src/contract/index.js";
 import { MemoryHostServices } from "../../src/hostservices/index.js";
 import type { LoadedFunction } from "../../src/runtimes/engine.js";
@@ -29,7 +30,7 @@ async function perItem(name: string, make: () => Promise<unknown>, free: (x: unk
   for (const x of items) free(x);
 }
 
-await perItem("bare isolate (memoryLimit 64)", async () => new ivm.Isolate({ memoryLimit: 64 }), (x) => (x as ivm.Isolate).dispose());
+await perItem("bare isolate (memoryLimit 64)", async () => new ivm.Isolate({ memoryLimit: 64 }), (x) => (x as Isolate).dispose());
 await perItem(
   "isolate + empty context",
   async () => {
@@ -37,7 +38,7 @@ await perItem(
     await i.createContext();
     return i;
   },
-  (x) => (x as ivm.Isolate).dispose(),
+  (x) => (x as Isolate).dispose(),
 );
 const engine = await createV8Engine({ nodeId: "bench", maxReplyBytes: 1_048_576, batchSize: 128 });
 let n = 0;

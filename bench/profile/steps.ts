@@ -2,7 +2,8 @@
  * The v8 invocation path rebuilt step by step on bare isolated-vm, to price each step the engine adds to a call.
  * Run: node --no-node-snapshot --import tsx bench/profile/steps.ts [calls]
  */
-import ivm from "isolated-vm";
+import type { Reference } from "isolated-vm";
+import ivm from "../../src/runtimes/v8/ivm.js";
 import { textTable } from "../lib/stats.js";
 import { CONCURRENCY, concurrent, sequential, type Call } from "./timing.js";
 
@@ -36,7 +37,7 @@ async function build(s: Step): Promise<Call> {
       ? `globalThis.__lines = null; globalThis.console = { log: (...a) => __log("stdout", a.join(" ")) };`
       : `globalThis.__lines = []; globalThis.console = { log: (...a) => { __lines.push(a.join(" ")); } };`,
   );
-  const fn = (await (await isolate.compileScript(`${USER}\n${s.invoker === "async" ? ASYNC : SYNC}`)).run(context, { reference: true })) as ivm.Reference<(...a: unknown[]) => unknown>;
+  const fn = (await (await isolate.compileScript(`${USER}\n${s.invoker === "async" ? ASYNC : SYNC}`)).run(context, { reference: true })) as Reference<(...a: unknown[]) => unknown>;
   return async () => {
     const call = fn.apply(undefined, ["bench", payload, { reply: "_INBOX.x" }], {
       ...(s.ivmTimeout ? { timeout: 5_000 } : {}),

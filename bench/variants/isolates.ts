@@ -3,7 +3,8 @@
  * per call as the v8 engine (copy the arguments in, call, JSON-encode the result inside, copy the string out, a
  * fire-and-forget log callback for `console.log`); only what is built per call differs.
  */
-import ivm from "isolated-vm";
+import type { Context, Isolate, Reference, Script } from "isolated-vm";
+import ivm from "../../src/runtimes/v8/ivm.js";
 
 /** What is built once, and what per call. */
 export type VariantMode = "reuse" | "context" | "isolate";
@@ -43,14 +44,14 @@ const WRAPPER = `(() => {
   return one;
 })()`;
 
-type Invoker = ivm.Reference<(s: string, p: Uint8Array) => string>;
-type ManyInvoker = ivm.Reference<(list: [string, Uint8Array][]) => string[]>;
+type Invoker = Reference<(s: string, p: Uint8Array) => string>;
+type ManyInvoker = Reference<(list: [string, Uint8Array][]) => string[]>;
 type Queued = { subject: string; payload: Uint8Array; resolve: (s: string) => void; reject: (e: unknown) => void };
 
 /** One way of running the echo function. */
 export class IsolateVariant {
-  private isolate: ivm.Isolate | undefined;
-  private scripts: { console: ivm.Script; user: ivm.Script; wrapper: ivm.Script } | undefined;
+  private isolate: Isolate | undefined;
+  private scripts: { console: Script; user: Script; wrapper: Script } | undefined;
   private invoker: Invoker | undefined;
   private many: ManyInvoker | undefined;
   private queue: Queued[] = [];
@@ -81,7 +82,7 @@ export class IsolateVariant {
     this.scripts = await this.compile(this.isolate);
   }
 
-  private async compile(isolate: ivm.Isolate): Promise<{ console: ivm.Script; user: ivm.Script; wrapper: ivm.Script }> {
+  private async compile(isolate: Isolate): Promise<{ console: Script; user: Script; wrapper: Script }> {
     return {
       console: await isolate.compileScript(this.knobs.quiet ? QUIET_CONSOLE : CONSOLE),
       user: await isolate.compileScript(this.source),
@@ -89,13 +90,13 @@ export class IsolateVariant {
     };
   }
 
-  private async contextIn(isolate: ivm.Isolate, scripts: { console: ivm.Script; user: ivm.Script; wrapper: ivm.Script }): Promise<{ context: ivm.Context; invoker: Invoker }> {
+  private async contextIn(isolate: Isolate, scripts: { console: Script; user: Script; wrapper: Script }): Promise<{ context: Context; invoker: Invoker }> {
     const context = await isolate.createContext();
     const g = context.global;
     await g.set("globalThis", g.derefInto());
     await g.set("__log", new ivm.Callback((line: string) => this.log(String(line)), { ignored: true }));
     await scripts.console.run(context);
-    const user = (await scripts.user.run(context, { reference: true })) as ivm.Reference<unknown>;
+    const user = (await scripts.user.run(context, { reference: true })) as Reference<unknown>;
     await g.set("__user", user.derefInto());
     const invoker = (await scripts.wrapper.run(context, { reference: true })) as Invoker;
     return { context, invoker };

@@ -7,7 +7,8 @@
  * invocation runs.
  */
 import { randomBytes } from "node:crypto";
-import ivm from "isolated-vm";
+import type IVM from "isolated-vm";
+import ivm from "./ivm.js";
 import type { WorkloadSpec } from "../../contract/index.js";
 import { callHost, hostError } from "../../hostservices/index.js";
 import type { LogLimits, WorkloadBindings } from "../engine.js";
@@ -25,7 +26,7 @@ export interface Gate {
 /** A booted context, waiting for the user's function. */
 export interface BootedContext {
   /** Turns the user's function into the `[single, many]` invokers and ends the top-level run. */
-  bind: ivm.Reference<(user: unknown, name: string, namespace: string) => unknown[]>;
+  bind: IVM.Reference<(user: unknown, name: string, namespace: string) => unknown[]>;
   /** Cancels every pending host timer (called when no invocation runs any more). */
   idle(): void;
   /** Releases what the host holds for this isolate. */
@@ -51,12 +52,12 @@ async function dispatch(b: WorkloadBindings, gate: Gate, op: string, args: unkno
 }
 
 /** Compiles one runtime script (code-cached) and returns the function it evaluates to. */
-async function factory(isolate: ivm.Isolate, context: ivm.Context, source: string, filename: string): Promise<ivm.Reference<(...a: unknown[]) => unknown>> {
-  return (await (await compileRuntimeScript(isolate, source, filename)).run(context, { reference: true })) as ivm.Reference<(...a: unknown[]) => unknown>;
+async function factory(isolate: IVM.Isolate, context: IVM.Context, source: string, filename: string): Promise<IVM.Reference<(...a: unknown[]) => unknown>> {
+  return (await (await compileRuntimeScript(isolate, source, filename)).run(context, { reference: true })) as IVM.Reference<(...a: unknown[]) => unknown>;
 }
 
 /** The log callback: lines go to the workload's sink, "dropped" reports go to its counter. */
-function logCallback(b: WorkloadBindings): ivm.Callback {
+function logCallback(b: WorkloadBindings): IVM.Callback {
   return new ivm.Callback(
     (stream: string, line: string) => {
       if (stream === "dropped") b.logDropped?.(Number(line));
@@ -68,20 +69,20 @@ function logCallback(b: WorkloadBindings): ivm.Callback {
 
 /** Boots the runtime into a fresh context (once per isolate, never per call). */
 export async function bootContext(
-  isolate: ivm.Isolate,
-  context: ivm.Context,
+  isolate: IVM.Isolate,
+  context: IVM.Context,
   spec: WorkloadSpec,
   b: WorkloadBindings,
   limits: LogLimits,
   gate: Gate,
 ): Promise<BootedContext> {
   const timers = new Map<number, NodeJS.Timeout>();
-  let fire: ivm.Reference<(id: number) => void> | undefined;
-  const held: ivm.Reference[] = [];
-  const call = async (source: string, filename: string, args: ivm.Transferable[]): Promise<ivm.Reference> => {
+  let fire: IVM.Reference<(id: number) => void> | undefined;
+  const held: IVM.Reference[] = [];
+  const call = async (source: string, filename: string, args: IVM.Transferable[]): Promise<IVM.Reference> => {
     const fn = await factory(isolate, context, source, filename);
     held.push(fn);
-    const r = (await fn.apply(undefined, args, { result: { reference: true } })) as ivm.Reference;
+    const r = (await fn.apply(undefined, args, { result: { reference: true } })) as IVM.Reference;
     held.push(r);
     return r;
   };
@@ -113,7 +114,7 @@ export async function bootContext(
   held.push(host);
   const maxChars = Math.max(1, limits.lineBytes);
   const rt = await call(PRELUDE, "nex:prelude", [logCallback(b), limits.linesPerInvocation, maxChars, limits.bytesPerSecond]);
-  fire = (await call(WEB_SOURCE, "nex:web", [rt.derefInto(), random, timerSet, timerClear])) as ivm.Reference<(id: number) => void>;
+  fire = (await call(WEB_SOURCE, "nex:web", [rt.derefInto(), random, timerSet, timerClear])) as IVM.Reference<(id: number) => void>;
   await (await compileRuntimeScript(isolate, URL_SOURCE, "nex:url")).run(context);
   await call(API_SOURCE, "nex:api", [rt.derefInto(), host]);
   const bind = (await call(INVOKER, "nex:invoker", [rt.derefInto()])) as BootedContext["bind"];

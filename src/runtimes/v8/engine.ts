@@ -4,7 +4,8 @@
  * rebuilt from the compiled source, and the caller gets a coded error.
  */
 import v8 from "node:v8";
-import ivm from "isolated-vm";
+import type IVM from "isolated-vm";
+import ivm from "./ivm.js";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import {
   DEFAULT_LOG_LIMITS,
@@ -36,12 +37,12 @@ interface Queued {
 type BatchResult = { b: Uint8Array | string; h: Record<string, string> } | { e: { name: string; message: string; stack: string } };
 
 interface Live {
-  isolate: ivm.Isolate;
-  context: ivm.Context;
+  isolate: IVM.Isolate;
+  context: IVM.Context;
   /** Runs one invocation (a lone request takes this shorter path). */
-  single: ivm.Reference<(subject: string, payload: Uint8Array, meta: unknown) => Promise<unknown>>;
+  single: IVM.Reference<(subject: string, payload: Uint8Array, meta: unknown) => Promise<unknown>>;
   /** Runs a batch of invocations. */
-  many: ivm.Reference<(list: unknown[]) => Promise<unknown>>;
+  many: IVM.Reference<(list: unknown[]) => Promise<unknown>>;
   booted: BootedContext;
   /** Host services and timers work only while the script loads or a call into the isolate is in flight. */
   state: { loading: boolean; calls: number };
@@ -86,7 +87,7 @@ class V8Function implements LoadedFunction {
           const why = isolate.isDisposed ? `it ran past the ${this.spec.timeoutMs} ms timeout` : describeLoadError(err, filename);
           throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${why}`);
         })
-        .finally(() => clearTimeout(guard))) as ivm.Reference<unknown>;
+        .finally(() => clearTimeout(guard))) as IVM.Reference<unknown>;
       if (user.typeof !== "function") {
         throw new NexError(
           "NEX_E_BAD_ARTIFACT",
@@ -95,7 +96,7 @@ class V8Function implements LoadedFunction {
       }
       const pair = (await booted.bind.apply(undefined, [user.derefInto(), this.spec.name, this.spec.namespace], {
         result: { reference: true },
-      })) as ivm.Reference<unknown[]>;
+      })) as IVM.Reference<unknown[]>;
       user.release();
       state.loading = false;
       booted.idle();

@@ -25,6 +25,10 @@ const spec: WorkloadSpec = {
   noNetwork: false,
   maxProcesses: 64,
   createdAt: new Date(0).toISOString(),
+  replicas: 1,
+  spread: false,
+  generation: 1,
+  sandboxed: true,
 };
 
 function input(over: Partial<LaunchInput> = {}): LaunchInput {

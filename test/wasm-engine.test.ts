@@ -38,6 +38,10 @@ function spec(name: string, extra: Partial<WorkloadSpec> = {}): WorkloadSpec {
     noNetwork: false,
     maxProcesses: 0,
     createdAt: new Date(0).toISOString(),
+    replicas: 1,
+    spread: false,
+    generation: 1,
+    sandboxed: false,
     ...extra,
   };
 }

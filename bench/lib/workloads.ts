@@ -88,7 +88,7 @@ async function deployRow(
   readyMs = 10_000,
 ): Promise<Row> {
   try {
-    await client.deploy(req, { node: nodeId, replace: false });
+    await client.deploy(req, { node: nodeId });
   } catch (err) {
     return { name, key, na: `deploy failed: ${(err as Error).message}` };
   }

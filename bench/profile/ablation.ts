@@ -16,7 +16,7 @@ try {
   const nc = await env.nc();
   const client = new NexClient(nc);
   const node = await env.node("ablation", { types: ["v8"] });
-  await client.deploy({ name: "echo", type: "v8", triggers: ["bench.js"], ...fileArtifact(ARTIFACTS.jsEcho) }, { node: node.ready.id, replace: false });
+  await client.deploy({ name: "echo", type: "v8", triggers: ["bench.js"], ...fileArtifact(ARTIFACTS.jsEcho) }, { node: node.ready.id });
   const payload = new TextEncoder().encode(PAYLOAD);
   const noop = async (): Promise<void> => undefined;
   await env.responder("raw", "bench.raw");

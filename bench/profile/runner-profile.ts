@@ -37,7 +37,7 @@ try {
   });
   const nc = await env.nc();
   const client = new NexClient(nc);
-  await client.deploy({ name: "echo", type: "v8", triggers: ["bench.echo"], ...fileArtifact(ARTIFACTS.jsEcho) }, { node: node.ready.id, replace: false });
+  await client.deploy({ name: "echo", type: "v8", triggers: ["bench.echo"], ...fileArtifact(ARTIFACTS.jsEcho) }, { node: node.ready.id });
   const r = await measureThroughput(nc, { subject: "bench.echo", payload: new TextEncoder().encode(PAYLOAD), check: expectJsEcho("bench.echo") }, 50, seconds);
   process.stdout.write(`JS echo under load: ${Math.round(r.rps)} req/s, ${r.errors} errors\n`);
   await env.stopChild(node);

@@ -83,7 +83,7 @@ export async function coldStartSuite(
       const { req, subject } = k.request(i, art);
       const t0 = performance.now();
       try {
-        const r = await client.deploy(req, { node: nodeId, replace: false });
+        const r = await client.deploy(req, { node: nodeId });
         failure = await firstReply(nc, subject, 30_000);
         totals.push(performance.now() - t0);
         node.push(r.deployMs);

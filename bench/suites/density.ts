@@ -30,7 +30,7 @@ export async function densitySuite(env: BenchEnv, nc: NatsConnection, client: Ne
       if (i % 100 === 0) progress(`density: deploying ${i}/${cfg.densityFunctions}`);
       const t = performance.now();
       try {
-        await client.deploy({ name: `dense-${i}`, type: "v8", triggers: [`bench.dense.${i}`], ...art }, { node: node.ready.id, replace: false });
+        await client.deploy({ name: `dense-${i}`, type: "v8", triggers: [`bench.dense.${i}`], ...art }, { node: node.ready.id });
       } catch (err) {
         return { na: `deploy ${i} failed: ${(err as Error).message}` };
       }

@@ -24,6 +24,7 @@ import {
   type Bid,
   type ControlVerb,
   type DeployReply,
+  type DesiredSummary,
   type DeployRequest,
   type LameduckReply,
   type ListReply,
@@ -52,8 +53,6 @@ export interface PlacementOptions {
   node?: string;
   /** Only nodes with all of these tags may take the workload. */
   tags?: Record<string, string>;
-  /** Stop same-named workloads on other nodes once the new one is up (the dev loop). Default true. */
-  replace?: boolean;
   /** Bids of an auction already run (e.g. while the artifact uploaded), best first, instead of a new auction. */
   bids?: Bid[];
 }
@@ -62,8 +61,16 @@ export interface PlacementOptions {
 export interface DeployResult extends DeployReply {
   /** How many nodes bid (0 when a node was named). */
   bids: number;
-  /** Same-named workloads stopped elsewhere. */
-  replacedElsewhere: { id: string; nodeId: string }[];
+}
+
+/** Desired against actual state, as `nex ls` shows it. */
+export interface WorkloadStatus {
+  instances: WorkloadSummary[];
+  desired: DesiredSummary[];
+  /** How many nodes answered. */
+  answered: number;
+  /** Live nodes (by another node's lease view) that did not answer. */
+  missingNodes: string[];
 }
 
 /** The nex-ts client. */
@@ -139,8 +146,8 @@ export class NexClient {
   }
 
   /** Asks every node for a bid; sorted best (least loaded) first. */
-  async auction(type: WorkloadType, tags?: Record<string, string>): Promise<Bid[]> {
-    const bids = await this.gather<Bid>("AUCTION", { type, tags, namespace: this.namespace });
+  async auction(type: WorkloadType, tags?: Record<string, string>, opts: { sandbox?: boolean; exclude?: string[] } = {}): Promise<Bid[]> {
+    const bids = await this.gather<Bid>("AUCTION", { type, tags, namespace: this.namespace, ...opts });
     return bids
       .filter((b) => b && typeof b.score === "number" && b.node?.nodeId)
       .sort((a, b) => a.score - b.score || a.node.workloads - b.node.workloads || a.node.nodeId.localeCompare(b.node.nodeId));
@@ -167,38 +174,50 @@ export class NexClient {
       }
       nodeId = all[0]!.node.nodeId;
     }
+    // The node stores the spec and starts the first instance; every node's reconciler places the other replicas,
+    // and replaces the instances of an earlier deploy of the same name.
     const reply = await this.request<DeployReply>("DEPLOY", nodeId, body, Math.max(this.timeoutMs, 60_000));
-    const replacedElsewhere: DeployResult["replacedElsewhere"] = [];
-    if (placement.replace !== false) {
-      const others = (await this.list({ name: req.name })).filter((w) => w.id !== reply.id && w.nodeId !== reply.nodeId);
-      for (const w of others) {
-        await this.request<StopReply>("STOP", w.nodeId, { id: w.id }).catch(() => undefined);
-        replacedElsewhere.push({ id: w.id, nodeId: w.nodeId });
-      }
-    }
-    return { ...reply, bids, replacedElsewhere };
+    return { ...reply, bids };
   }
 
-  /** Workloads across all nodes (or one node) in the client's namespace. */
+  /** Instances across all nodes (or one node) in the client's namespace. */
   async list(opts: { name?: string; node?: string } = {}): Promise<WorkloadSummary[]> {
+    return (await this.status(opts)).instances;
+  }
+
+  /**
+   * Desired against actual state: every instance, every desired workload, and whether every node that should have
+   * answered did (`missingNodes` lists the live nodes that did not).
+   */
+  async status(opts: { name?: string; node?: string } = {}): Promise<WorkloadStatus> {
     const body = opts.name ? { name: opts.name } : {};
     const replies = opts.node
       ? [await this.request<ListReply>("LIST", await this.resolveNode(opts.node), body)]
       : await this.gather<ListReply>("LIST", body);
-    return replies.flatMap((r) => r.workloads ?? []).sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId));
+    const instances = replies.flatMap((r) => r.workloads ?? []).sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId));
+    // The freshest view of desired state is the one with the highest generations.
+    const desired = new Map<string, DesiredSummary>();
+    for (const r of replies) for (const d of r.desired ?? []) if ((desired.get(d.name)?.generation ?? 0) <= d.generation) desired.set(d.name, d);
+    const answered = new Set(replies.map((r) => r.nodeId));
+    const expected = new Set(replies.flatMap((r) => r.liveNodes ?? []));
+    const missingNodes = opts.node ? [] : [...expected].filter((n) => !answered.has(n)).sort();
+    return { instances, desired: [...desired.values()].sort((a, b) => a.name.localeCompare(b.name)), answered: answered.size, missingNodes };
   }
 
-  /** Stops a workload by name or id, wherever it runs. */
+  /**
+   * Stops a workload by name (it is forgotten: every instance on every node stops) or one instance by id (it
+   * stops; when its workload is still desired, the nodes place a replacement).
+   */
   async stop(nameOrId: string, opts: { node?: string } = {}): Promise<StopReply["stopped"]> {
-    const all = await this.list(opts.node ? { node: opts.node } : {});
-    const hits = all.filter((w) => w.id === nameOrId || w.name === nameOrId);
-    if (hits.length === 0) throw new NexError("NEX_E_NOT_FOUND", `no workload named or with id "${nameOrId}" in namespace ${this.namespace}`);
-    const out: StopReply["stopped"] = [];
-    for (const w of hits) {
-      const r = await this.request<StopReply>("STOP", w.nodeId, { id: w.id });
-      out.push(...r.stopped);
-    }
-    return out;
+    const st = await this.status(opts.node ? { node: opts.node } : {});
+    const byId = st.instances.find((w) => w.id === nameOrId);
+    if (byId) return (await this.request<StopReply>("STOP", byId.nodeId, { id: byId.id })).stopped;
+    const holder = st.instances.find((w) => w.name === nameOrId)?.nodeId;
+    const desired = st.desired.some((d) => d.name === nameOrId);
+    if (!holder && !desired) throw new NexError("NEX_E_NOT_FOUND", `no workload named or with id "${nameOrId}" in namespace ${this.namespace}`);
+    const target = holder ?? (await this.ping())[0]?.nodeId;
+    if (!target) throw new NexError("NEX_E_NO_NODES", `no node answers in namespace ${this.namespace}`);
+    return (await this.request<StopReply>("STOP", target, { name: nameOrId })).stopped;
   }
 
   /** Puts a node in lame duck mode. */

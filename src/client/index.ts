@@ -10,6 +10,6 @@
  * ```
  */
 export { NexClient, errorFromReply } from "./client.js";
-export type { DeployResult, NexClientOptions, PlacementOptions } from "./client.js";
+export type { DeployResult, NexClientOptions, PlacementOptions, WorkloadStatus } from "./client.js";
 export { readEvents, readFeed, readLogs } from "./feeds.js";
 export type { FeedItem, FeedOptions, LogLine } from "./feeds.js";

@@ -21,8 +21,9 @@ import {
   type ListRequest,
   type PingRequest,
   type RestartPolicy,
+  type PlaceRequest,
+  type RequestedWorkload,
   type StopRequest,
-  type WorkloadSpec,
   type WorkloadType,
 } from "./types.js";
 
@@ -32,6 +33,7 @@ export const DEPLOY_DEFAULTS = {
   maxProcesses: 64,
   maxTimeoutMs: 15 * 60_000,
   maxMemoryLimitMiB: 65_536,
+  maxReplicas: 1_000,
 } as const;
 
 /** Size bounds on request fields (a body as a whole is also bounded by the server's max_payload). */
@@ -194,11 +196,11 @@ export function decodeType(v: unknown): WorkloadType {
 
 const DEPLOY_FIELDS = [
   "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "memoryLimitMiB",
-  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses",
+  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses", "replicas", "spread",
 ] as const satisfies readonly (keyof DeployRequest)[];
 
 /** Decodes a DEPLOY body and fills in defaults. The namespace comes from the subject when the body has none. */
-function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<WorkloadSpec, "id" | "createdAt"> {
+function deploy(body: Record<string, unknown>, subjectNamespace?: string): RequestedWorkload {
   only(body, DEPLOY_FIELDS);
   const name = body["name"];
   if (!isName(name)) throw invalid("name", "required; letters, digits, '_' and '-' (at most 64)");
@@ -249,6 +251,8 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<
     tags: optTags(body, "tags") ?? {},
     noNetwork: optBool(body, "noNetwork") ?? false,
     maxProcesses: optInt(body, "maxProcesses", 1, 65_536) ?? DEPLOY_DEFAULTS.maxProcesses,
+    replicas: optInt(body, "replicas", 1, DEPLOY_DEFAULTS.maxReplicas) ?? 1,
+    spread: optBool(body, "spread") ?? false,
   };
 }
 
@@ -271,10 +275,17 @@ export const decode = {
 
   /** AUCTION: `{type, tags?, namespace?}`. */
   auction(body: Record<string, unknown>): AuctionRequest {
-    only(body, ["type", "tags", "namespace"]);
+    only(body, ["type", "tags", "namespace", "sandbox", "exclude"]);
     const req: AuctionRequest = { type: decodeType(body["type"]) };
     const tags = optTags(body, "tags");
     if (tags) req.tags = tags;
+    const sandbox = optBool(body, "sandbox");
+    if (sandbox !== undefined) req.sandbox = sandbox;
+    const exclude = optStringArray(body, "exclude", 1_000, 64);
+    if (exclude) {
+      for (const n of exclude) if (!isName(n)) throw invalid("exclude", "node ids only");
+      req.exclude = exclude;
+    }
     const ns = optName(body, "namespace");
     if (ns) req.namespace = ns;
     return req;
@@ -294,6 +305,16 @@ export const decode = {
     only(body, ["name"]);
     const name = optName(body, "name");
     return name ? { name } : {};
+  },
+
+  /** PLACE: `{name, generation}`. */
+  place(body: Record<string, unknown>): PlaceRequest {
+    only(body, ["name", "generation"]);
+    const name = optName(body, "name");
+    if (name === undefined) throw invalid("name", "required");
+    const generation = optInt(body, "generation", 1, Number.MAX_SAFE_INTEGER);
+    if (generation === undefined) throw invalid("generation", "required");
+    return { name, generation };
   },
 
   /** LAMEDUCK: `{delayMs?}`, a number of milliseconds or a duration string. */

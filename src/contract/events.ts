@@ -17,6 +17,11 @@ export const EventType = {
   FunctionFailed: "function_failed",
   NodeLost: "node_lost",
   WorkloadMoved: "workload_moved",
+  WorkloadPlaced: "workload_placed",
+  WorkloadRefused: "workload_refused",
+  StateStoreLost: "state_store_lost",
+  StateStoreRestored: "state_store_restored",
+  RunnerUnresponsive: "runner_unresponsive",
 } as const;
 /** One event type. */
 export type EventType = (typeof EventType)[keyof typeof EventType];
@@ -34,13 +39,18 @@ export interface EventDataMap {
   node_lameduck: { delayMs: number };
   node_lost: { lostNodeId: string; lastSeenMsAgo: number; workloads: number };
   runner_restarted: { kind: WorkloadType; namespace: string; reason: string; functions: number; delayMs: number };
-  workload_deployed: { name: string; type: WorkloadType; triggers: string[]; sha256?: string; restored: boolean; replaced?: string };
+  workload_deployed: { name: string; type: WorkloadType; triggers: string[]; sha256?: string; restored: boolean; replaced?: string; generation?: number; how?: "deployed" | "placed" | "resumed" };
   workload_stopped: { name: string; type: WorkloadType; reason: string };
   workload_failed: { name?: string; type?: WorkloadType; code: ErrorCode; message: string };
   workload_exited: { name: string; lifecycle: Lifecycle; exitCode: number; oom: boolean; ranMs: number; message: string };
   workload_restarting: { name: string; attempt: number; delayMs: number; exitCode: number; message: string };
   workload_moved: { name: string; type: WorkloadType; from: string; to: string; previousId: string };
   function_failed: { name: string; subject: string; code: ErrorCode; message: string };
+  workload_placed: { name: string; type: WorkloadType; generation: number; to: string; by: string };
+  workload_refused: { name: string; reason: string };
+  state_store_lost: { instances: number; known: number };
+  state_store_restored: { restored: number };
+  runner_unresponsive: { kind: WorkloadType; namespace: string; silentMs: number; functions: number };
 }
 
 /** The data of one event type, as sent. */

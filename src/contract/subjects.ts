@@ -19,6 +19,8 @@ export const ControlVerb = {
   STOP: "STOP",
   LIST: "LIST",
   LAMEDUCK: "LAMEDUCK",
+  /** Node to node: start one more instance of a stored workload (the control plane only). */
+  PLACE: "PLACE",
 } as const;
 /** One of the control API verbs. */
 export type ControlVerb = (typeof ControlVerb)[keyof typeof ControlVerb];
@@ -38,8 +40,11 @@ export const CONTROL_SERVICE_NAME = "nex-node";
 /** Object store bucket that `nex devrun` uploads artifacts to. */
 export const ARTIFACT_BUCKET = "NEX_ARTIFACTS";
 
-/** KV bucket holding every node's desired state (one key per node and workload). */
+/** KV bucket of desired state: one signed entry per workload (`<ns>.<name>`). */
 export const STATE_BUCKET = "NEX_STATE";
+
+/** KV bucket of observed state: each node's lease (`lease.<nodeId>`) and its instances (`inst.<nodeId>.<id>`). */
+export const NODES_BUCKET = "NEX_NODES";
 
 /** Stream that decides who moves a lost node's workload: the first non-duplicate claim wins. */
 export const CLAIM_STREAM = "NEX_CLAIMS";
@@ -104,14 +109,24 @@ export const subjects = {
     return `${NEX_ROOT}.FEED.${ns === "*" ? "*" : token("namespace", ns)}.events.*`;
   },
 
-  /** A claim on moving one workload (published to the claim stream with a dedupe id). */
-  claim(workloadId: string): string {
-    return `${NEX_ROOT}.CLAIM.${token("workload id", workloadId)}`;
+  /** A claim on placing one replica of a workload (published to the claim stream with a dedupe id). */
+  claim(ns: string, name: string): string {
+    return `${NEX_ROOT}.CLAIM.${token("namespace", ns)}.${token("name", name)}`;
   },
 
   /** The subjects the claim stream captures. */
   claimStreamSubjects(): string[] {
     return [`${NEX_ROOT}.CLAIM.>`];
+  },
+
+  /** Where a claim's winner announces the replica it is placing (so other nodes count it while it starts). */
+  placing(ns: string, name: string): string {
+    return `${NEX_ROOT}.PLACING.${token("namespace", ns)}.${token("name", name)}`;
+  },
+
+  /** Every placing announcement. */
+  placingAll(): string {
+    return `${NEX_ROOT}.PLACING.>`;
   },
 
   /** The stream that keeps one namespace's logs and events, under that namespace's own limits. */
@@ -125,13 +140,32 @@ export const subjects = {
   },
 
   /** KV key of one workload's desired state. */
-  stateKey(nodeId: string, workloadId: string): string {
-    return `${token("node id", nodeId)}.${token("workload id", workloadId)}`;
+  desiredKey(ns: string, name: string): string {
+    return `${token("namespace", ns)}.${token("name", name)}`;
   },
 
-  /** KV key filter for all of one node's workloads. */
-  stateKeyFilter(nodeId: string): string {
-    return `${token("node id", nodeId)}.>`;
+  /** Reads a desired-state key back into its namespace and name. */
+  parseDesiredKey(key: string): { namespace: string; name: string } | undefined {
+    const t = key.split(".");
+    return t.length === 2 && isName(t[0]) && isName(t[1]) ? { namespace: t[0], name: t[1] } : undefined;
+  },
+
+  /** KV key of a node's lease. */
+  leaseKey(nodeId: string): string {
+    return `lease.${token("node id", nodeId)}`;
+  },
+
+  /** KV key of one instance a node runs. */
+  instanceKey(nodeId: string, instanceId: string): string {
+    return `inst.${token("node id", nodeId)}.${token("instance id", instanceId)}`;
+  },
+
+  /** Reads a NEX_NODES key: a lease or an instance. */
+  parseNodesKey(key: string): { kind: "lease"; nodeId: string } | { kind: "instance"; nodeId: string; id: string } | undefined {
+    const t = key.split(".");
+    if (t[0] === "lease" && t.length === 2 && isName(t[1])) return { kind: "lease", nodeId: t[1] };
+    if (t[0] === "inst" && t.length === 3 && isName(t[1]) && isName(t[2])) return { kind: "instance", nodeId: t[1], id: t[2] };
+    return undefined;
   },
 
   /** The `$SRV` discovery subjects, for a given micro service name. */

@@ -80,11 +80,22 @@ export interface DeployRequest {
   noNetwork?: boolean;
   /** Process-count limit for native services. */
   maxProcesses?: number;
+  /** How many instances should run (default 1), kept true by every node. */
+  replicas?: number;
+  /** At most one instance per node (by default instances prefer distinct nodes but may share one). */
+  spread?: boolean;
 }
 
 /** A deploy request with every default filled in: what nodes store and runtimes receive. */
-export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "description" | "tags" | "noNetwork" | "maxProcesses">> {
+export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "description" | "tags" | "noNetwork" | "maxProcesses" | "replicas" | "spread">> {
+  /** The instance's id (each replica has its own). */
   id: string;
+  replicas: number;
+  spread: boolean;
+  /** Which deploy of this name the instance belongs to; a later deploy replaces every instance of an earlier one. */
+  generation: number;
+  /** The isolation class: a sandboxed native workload is only ever placed, moved or restored on a node with the sandbox. */
+  sandboxed: boolean;
   sha256?: string;
   description?: string;
   tags: Record<string, string>;
@@ -93,6 +104,9 @@ export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "d
   /** When the spec was accepted (ISO time). */
   createdAt: string;
 }
+
+/** A decoded deploy request with its defaults: a spec before a node accepts it (no instance id, no generation yet). */
+export type RequestedWorkload = Omit<WorkloadSpec, "id" | "createdAt" | "generation" | "sandboxed">;
 
 /** One workload as `LIST` and `INFO` report it. */
 export interface WorkloadSummary {
@@ -117,6 +131,10 @@ export interface WorkloadSummary {
   exitCode?: number | null;
   /** Last error, shown in `nex ls` so a crash loop is never hidden. */
   lastError?: string;
+  /** Which deploy of the name this instance belongs to. */
+  generation?: number;
+  /** How many instances the workload should have. */
+  replicas?: number;
 }
 
 /** A node's public description, in PING, INFO, AUCTION bids and heartbeats. */
@@ -153,6 +171,10 @@ export interface AuctionRequest {
   type: WorkloadType;
   tags?: Record<string, string>;
   namespace?: string;
+  /** Only nodes with the sandbox may bid (a sandboxed workload keeps its isolation class). */
+  sandbox?: boolean;
+  /** Nodes that should not bid (they already run an instance). */
+  exclude?: string[];
 }
 
 /** A node's answer to an auction. Lower `score` is a better (less loaded) node. */
@@ -172,6 +194,10 @@ export interface DeployReply {
   replaced?: string;
   /** Time the node spent on the deploy, from request to ready. */
   deployMs: number;
+  /** Which deploy of this name this is (1, 2, …). */
+  generation?: number;
+  /** How many instances will run (the reconcilers place the others). */
+  replicas?: number;
 }
 
 /** Body of STOP: by id, or by name in the namespace of the subject. */
@@ -190,10 +216,34 @@ export interface ListRequest {
   name?: string;
 }
 
-/** Reply to LIST: the workloads of one node in the subject's namespace. */
+/** Reply to LIST: the workloads of one node in the subject's namespace, and what it knows of the rest. */
 export interface ListReply {
   nodeId: string;
   workloads: WorkloadSummary[];
+  /** The namespace's desired workloads, as this node's copy of the store has them. */
+  desired?: DesiredSummary[];
+  /** The nodes this node believes are up and serve the namespace: each of them should answer a LIST. */
+  liveNodes?: string[];
+}
+
+/** One desired workload: what should run, whatever runs now. */
+export interface DesiredSummary {
+  name: string;
+  namespace: string;
+  type: WorkloadType;
+  replicas: number;
+  spread: boolean;
+  generation: number;
+  triggers: string[];
+  createdAt: string;
+  /** A job that ran to completion: it is not run again. */
+  done?: { exitCode: number; at: string };
+}
+
+/** Body of PLACE (node to node): start an instance of the stored workload `name` at `generation`. */
+export interface PlaceRequest {
+  name: string;
+  generation: number;
 }
 
 /** Body of LAMEDUCK. */

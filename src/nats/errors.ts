@@ -54,6 +54,8 @@ export const JsCodes = {
   InsufficientMemory: 10028,
   /** `replicas > 1 not supported in non-clustered mode` */
   ReplicasNotSupported: 10074,
+  /** `error creating store for stream`: on 2.9 a new account's first replicated stream can race its own setup */
+  StoreCreation: 10049,
 } as const;
 
 /** A stream (or KV bucket, or object store) that does not exist. */

@@ -21,7 +21,7 @@ export const DECLINE = Symbol("decline");
 export type ControlHandler = (ns: string, body: Uint8Array, requestInfo: string | undefined) => Promise<unknown>;
 
 /** The node operations behind the control API. */
-export type ControlHandlers = Record<"ping" | "info" | "auction" | "deploy" | "stop" | "list" | "lameduck", ControlHandler>;
+export type ControlHandlers = Record<"ping" | "info" | "auction" | "deploy" | "stop" | "list" | "lameduck" | "place", ControlHandler>;
 
 const ROUTES: { name: string; verb: ControlVerb; targeted: boolean; handler: keyof ControlHandlers }[] = [
   { name: "ping", verb: "PING", targeted: false, handler: "ping" },
@@ -33,6 +33,7 @@ const ROUTES: { name: string; verb: ControlVerb; targeted: boolean; handler: key
   { name: "list", verb: "LIST", targeted: false, handler: "list" },
   { name: "list-node", verb: "LIST", targeted: true, handler: "list" },
   { name: "lameduck", verb: "LAMEDUCK", targeted: true, handler: "lameduck" },
+  { name: "place", verb: "PLACE", targeted: true, handler: "place" },
 ];
 
 /** Starts the control service for a node. */

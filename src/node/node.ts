@@ -13,6 +13,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Service } from "@nats-io/services";
 import {
   DEFAULT_NAMESPACE,
+  NODES_BUCKET,
   NexError,
   SYSTEM_NAMESPACE,
   VERSION,
@@ -29,21 +30,42 @@ import {
   type NodeInfo,
   type NodeState,
   type NodeSummary,
-  type StopReply,
 } from "../contract/index.js";
 import { connectNats } from "../nats/connect.js";
+import { keyPair } from "../nats/nkeys.js";
+import { ensureStream } from "../nats/streams.js";
 import type { RuntimeHost } from "../runtimes/runtime.js";
 import { createRuntimes } from "../runtimes/registry.js";
 import { ArtifactStore } from "./artifacts.js";
 import { DECLINE, startControlService, type ControlHandlers } from "./control.js";
+import { DesiredStore, isRefusal, openBucket, type WorkloadTemplate } from "./desired.js";
 import { EventPublisher, ensureFeedStream } from "./events.js";
-import { Failover, ensureClaimStream, relocate } from "./failover.js";
 import { loadIdentity, type NodeIdentity } from "./identity.js";
+import { Leases, type LeaseData } from "./leases.js";
+import { Operations } from "./operations.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
-import { StateStore } from "./state.js";
+import { Reconciler } from "./reconciler.js";
 import { Tenancy, type Origin } from "./tenancy.js";
 import { automaticTags, tagsMatch } from "./tags.js";
-import { WorkloadManager } from "./workloads.js";
+import { WorkloadManager, type Instance } from "./workloads.js";
+
+/** The control-plane stores a node works with; absent when JetStream is unavailable. */
+interface Stores {
+  desired: DesiredStore;
+  leases: Leases;
+}
+
+/** Records in desired state that a job ran to completion (unless its workload was redeployed or removed meanwhile). */
+async function markJobDone(desired: DesiredStore, inst: Instance, exitCode: number): Promise<void> {
+  const d = await desired.get(inst.key);
+  if (!d || isRefusal(d) || d.done || d.template.generation !== inst.spec.generation) return;
+  await desired.put(d.template, { exitCode, at: new Date().toISOString() });
+}
+
+/** Creates the claim stream when it is missing. */
+async function ensureClaimStream(nc: NatsConnection, log: (line: string) => void): Promise<void> {
+  await ensureStream(nc, { name: "NEX_CLAIMS", subjects: subjects.claimStreamSubjects(), duplicate_window: 2 * 60 * 1e9, max_age: 60 * 60 * 1e9 }, log);
+}
 
 /** A running node. */
 export class NexNode {
@@ -53,7 +75,13 @@ export class NexNode {
   private heartbeat: NodeJS.Timeout | undefined;
   private lameduckTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  private failover: Failover | undefined;
+  /** After lame duck's delay: others place this node's workloads elsewhere, and it gives them up as they do. */
+  private draining = false;
+  /** The workloads were moved away, so a stop keeps nothing for a restart. */
+  private drained = false;
+  private reconciler: Reconciler | undefined;
+  private storeTimer: NodeJS.Timeout | undefined;
+  private readonly ops: Operations;
   private readonly stoppedHooks: (() => void)[] = [];
 
   private constructor(
@@ -65,7 +93,36 @@ export class NexNode {
     private readonly workloads: WorkloadManager,
     private readonly runtimes: Awaited<ReturnType<typeof createRuntimes>>,
     readonly tags: Record<string, string>,
-  ) {}
+    private readonly stores: Stores | undefined,
+    artifacts: ArtifactStore,
+    private readonly log: (line: string) => void,
+  ) {
+    if (stores) {
+      this.reconciler = new Reconciler({
+        nc,
+        nodeId: identity.id,
+        desired: stores.desired,
+        leases: stores.leases,
+        workloads,
+        events,
+        self: () => this.leaseData(),
+        cannotRun: (t) => this.cannotRun(t),
+        intervalMs: opts.reconcileIntervalMs,
+        log,
+      });
+    }
+    this.ops = new Operations({
+      nc,
+      nodeId: identity.id,
+      sandbox: opts.sandbox,
+      desired: stores?.desired,
+      leases: stores?.leases,
+      reconciler: this.reconciler,
+      workloads,
+      artifacts,
+      cannotRun: (t) => this.cannotRun(t),
+    });
+  }
 
   /** The node's public id (an nkey). */
   get id(): string {
@@ -92,11 +149,15 @@ export class NexNode {
         log,
       });
       const events = new EventPublisher((ns) => tenancy.agent(ns), identity.id);
-      let state: StateStore | undefined;
+      let stores: Stores | undefined;
       try {
-        await ensureClaimStream(nc);
-        state = await StateStore.open(nc, identity.id);
+        await ensureClaimStream(nc, log);
         await tenancy.agent(SYSTEM_NAMESPACE);
+        const nodesKv = await openBucket(nc, NODES_BUCKET, { allowDirect: true, description: "nex-ts nodes: leases and instances" }, log);
+        const leases = new Leases(nodesKv, identity.id, opts.missedBeats);
+        // Desired state is trusted from this node and from nodes with a lease in the control plane.
+        const desired = await DesiredStore.open(nc, keyPair(new TextDecoder().decode(identity.keyPair.getSeed())), (id) => leases.known(id), log);
+        stores = { desired, leases };
       } catch (err) {
         jetstream = false;
         log(`warning: JetStream is unavailable (${(err as Error).message}); running without persistent state or log history`);
@@ -126,9 +187,18 @@ export class NexNode {
         maxBytes: opts.maxArtifactBytes,
         allowFileDirs: opts.allowFileDirs,
       });
-      const workloads = new WorkloadManager({ nodeId: identity.id, runtimes, artifacts, state, host, maxWorkloads: opts.maxWorkloads });
-      const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags);
-      await node.boot(state, log);
+      const workloads = new WorkloadManager({
+        nodeId: identity.id,
+        runtimes,
+        artifacts,
+        host,
+        maxWorkloads: opts.maxWorkloads,
+        leases: stores?.leases,
+        onJobDone: (inst, exitCode) => (stores ? markJobDone(stores.desired, inst, exitCode) : Promise.resolve()),
+        log,
+      });
+      const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags, stores, artifacts, log);
+      await node.boot();
       return node;
     } catch (err) {
       await nc.close().catch(() => undefined);
@@ -136,49 +206,107 @@ export class NexNode {
     }
   }
 
-  private async boot(state: StateStore | undefined, log: (line: string) => void): Promise<void> {
+  private async boot(): Promise<void> {
     if (this.opts.warmRunners && this.serves(DEFAULT_NAMESPACE)) {
       for (const [type, rt] of this.runtimes) {
-        await rt.warm?.(DEFAULT_NAMESPACE).catch((err: Error) => log(`warning: could not warm up the ${type} runtime: ${err.message}`));
+        await rt.warm?.(DEFAULT_NAMESPACE).catch((err: Error) => this.log(`warning: could not warm up the ${type} runtime: ${err.message}`));
       }
     }
-    if (state) await this.restore(state, log);
+    if (this.stores) {
+      await this.stores.leases.start(() => this.reconciler?.kick());
+      await this.publishLease();
+      await this.reconciler!.start();
+      await this.resume();
+    }
     this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());
     // The node is up once the server has its subscriptions: a request sent right after start must find it.
     await this.nc.flush();
     this.state = "running";
+    await this.publishLease().catch(() => undefined);
     const beat = (): HeartbeatData => ({ ...this.summary(), heartbeatIntervalMs: this.opts.heartbeatIntervalMs });
     this.emit(SYSTEM_NAMESPACE, "node_started", this.id, beat());
-    this.heartbeat = setInterval(() => this.emit(SYSTEM_NAMESPACE, "node_heartbeat", this.id, beat()), this.opts.heartbeatIntervalMs);
+    this.heartbeat = setInterval(() => {
+      this.emit(SYSTEM_NAMESPACE, "node_heartbeat", this.id, beat());
+      this.publishLease().catch((err: Error) => this.log(`warning: could not renew the lease: ${err.message}`));
+    }, this.opts.heartbeatIntervalMs);
     this.heartbeat.unref();
-    if (state) {
-      this.failover = new Failover({
-        nc: this.nc,
-        nodeId: this.id,
-        state,
-        events: this.events,
-        heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
-        missedBeats: this.opts.missedBeats,
-        isRunning: () => this.state === "running",
-        log,
-      });
-      this.failover.start();
+    if (this.reconciler) {
+      this.reconciler.kick();
+      this.storeTimer = setInterval(() => void this.reconciler?.checkStore(), 5_000);
+      this.storeTimer.unref();
+      void this.watchConnection();
     }
   }
 
-  /** Brings back every workload recorded for this node. */
-  private async restore(state: StateStore, log: (line: string) => void): Promise<void> {
-    const specs = await state.load((key, err) => log(`warning: skipping unreadable state entry ${key}: ${err.message}`));
-    for (const spec of specs) {
-      if (!this.serves(spec.namespace) || !this.runtimes.has(spec.type)) continue;
+  /** After a disconnect, every silence is our own: liveness counts again from now. */
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.state === "stopped") return;
+      if (s.type === "disconnect" || s.type === "reconnect") this.stores?.leases.resetClock();
+    }
+  }
+
+  /** What this node says about itself in its lease. */
+  private leaseData(): LeaseData {
+    const grace = this.state === "stopped" && this.opts.restartGraceMs > 0 && !this.drained ? new Date(Date.now() + this.opts.restartGraceMs).toISOString() : undefined;
+    return {
+      v: 1,
+      nodeId: this.id,
+      name: this.opts.name,
+      state: this.draining ? "draining" : this.state,
+      intervalMs: this.opts.heartbeatIntervalMs,
+      tags: this.tags,
+      types: [...this.runtimes.keys()],
+      sandbox: this.opts.sandbox,
+      namespaces: this.opts.namespaces,
+      ...(grace ? { graceUntil: grace } : {}),
+    };
+  }
+
+  private publishLease(): Promise<void> {
+    return this.stores?.leases.publish(this.leaseData()) ?? Promise.resolve();
+  }
+
+  /**
+   * A restarted node brings back the instances it recorded before, with their ids, unless their workload is gone,
+   * was redeployed since, or already runs its replicas elsewhere.
+   */
+  private async resume(): Promise<void> {
+    const { leases } = this.stores!;
+    for (const rec of leases.recordedBy(this.id)) {
+      const d = this.reconciler!.get(rec.key);
+      const others = leases.instancesOf(rec.key).filter((x) => x.nodeId !== this.id && x.inst.generation === rec.generation).length;
+      const why = !d
+        ? "no longer desired"
+        : d.done
+          ? "a job that already ran"
+          : d.template.generation !== rec.generation
+            ? "redeployed since"
+            : others >= d.template.replicas
+              ? "running elsewhere"
+              : this.cannotRun(d.template);
+      if (why || !d) {
+        await leases.removeInstance(rec.id).catch(() => undefined);
+        continue;
+      }
       try {
-        await this.workloads.deploy(spec, true);
-        log(`restored ${spec.type} workload ${spec.namespace}/${spec.name} (${spec.id})`);
+        await this.workloads.serialized(rec.key, () => this.workloads.start(d.template, { id: rec.id, event: "resumed" }));
+        this.log(`restored ${d.template.type} workload ${rec.key} (${rec.id})`);
       } catch (err) {
         const e = NexError.from(err);
-        log(`warning: could not restore ${spec.namespace}/${spec.name}: ${e.code} ${e.message}`);
+        this.log(`warning: could not restore ${rec.key}: ${e.code} ${e.message}`);
+        await leases.removeInstance(rec.id).catch(() => undefined);
       }
     }
+  }
+
+  /** Why this node cannot run a workload, or undefined when it can. */
+  private cannotRun(t: WorkloadTemplate): string | undefined {
+    if (!this.serves(t.namespace)) return `node ${this.id} does not serve namespace ${t.namespace}`;
+    if (!this.runtimes.has(t.type)) return `node ${this.id} does not run ${t.type} workloads`;
+    if (t.sandboxed && !this.opts.sandbox) return `${t.namespace}/${t.name} runs sandboxed, and node ${this.id} has no sandbox`;
+    if (!tagsMatch(this.tags, Object.keys(t.tags).length ? t.tags : undefined)) return `node ${this.id} lacks the tags ${JSON.stringify(t.tags)}`;
+    return undefined;
   }
 
   private serves(ns: string): boolean {
@@ -245,18 +373,31 @@ export class NexNode {
         this.requireNamespace(ns);
         const spec = decode.deploy(body, ns);
         if (this.state !== "running") throw new NexError("NEX_E_LAMEDUCK", `node ${this.id} is ${this.state} and takes no new work`);
-        return this.workloads.deploy(spec);
+        return this.ops.deploy(spec);
       }),
       stop: guard(async (ns, body) => {
         this.requireNamespace(ns);
-        const reply: StopReply = { stopped: await this.workloads.stop(ns, decode.stop(body)) };
-        return reply;
+        return this.ops.stop(ns, decode.stop(body));
+      }),
+      place: guard(async (ns, body, origin) => {
+        this.requireAdmin(origin, "PLACE");
+        this.requireNamespace(ns);
+        if (this.state !== "running") throw new NexError("NEX_E_LAMEDUCK", `node ${this.id} is ${this.state} and takes no new work`);
+        const req = decode.place(body);
+        return this.ops.place(ns, req.name, req.generation);
       }),
       list: guard(async (ns, body, origin) => {
         if (ns === SYSTEM_NAMESPACE) this.requireAdmin(origin, "LIST across namespaces");
         else if (!this.serves(ns)) return DECLINE;
         const { name } = decode.list(body);
         const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
+        if (ns !== SYSTEM_NAMESPACE && this.reconciler && this.stores) {
+          reply.desired = this.reconciler.summaries(ns).filter((d) => name === undefined || d.name === name);
+          reply.liveNodes = this.stores.leases
+            .liveNodes()
+            .filter((l) => l.state !== "stopped" && (l.namespaces === "*" || l.namespaces.includes(ns)))
+            .map((l) => l.nodeId);
+        }
         return reply;
       }),
       lameduck: guard(async (_ns, body, origin) => {
@@ -274,6 +415,8 @@ export class NexNode {
     if (this.state !== "running" || !this.serves(ns)) return DECLINE;
     if (!this.runtimes.has(req.type)) return DECLINE;
     if (!tagsMatch(this.tags, req.tags)) return DECLINE;
+    if (req.sandbox && !this.opts.sandbox) return DECLINE;
+    if (req.exclude?.includes(this.id)) return DECLINE;
     if (this.workloads.count >= this.opts.maxWorkloads) return DECLINE;
     const s = this.summary();
     // Lower is better. A fully busy CPU (load 1.0 per core) weighs as much as 20 workloads; a node short of
@@ -282,27 +425,30 @@ export class NexNode {
     return { node: s, score };
   }
 
-  /** Stops taking new work; after `delayMs`, drains the workloads and stops the node. */
+  /** Stops taking new work; after `delayMs`, drains the workloads (the other nodes take them) and stops the node. */
   lameduck(delayMs: number): void {
     if (this.state !== "running") return;
     this.state = "lameduck";
     this.tags["nex.lameduck"] = "true";
     this.emit(SYSTEM_NAMESPACE, "node_lameduck", this.id, { delayMs });
+    void this.publishLease().catch(() => undefined);
     this.lameduckTimer = setTimeout(() => void this.drain().finally(() => this.stop()), delayMs);
   }
 
-  /** Moves every workload to another node where one can take it; what can't move stays in desired state. */
+  /**
+   * Draining: this node's instances stop counting, so the other nodes' reconcilers place their replacements; this node
+   * gives each one up once its replacements run (or after the drain timeout). What cannot move stays desired.
+   */
   private async drain(): Promise<void> {
-    for (const spec of this.workloads.specs()) {
-      try {
-        const r = await relocate(this.nc, spec);
-        await this.workloads.stop(spec.namespace, { id: spec.id });
-        this.emit(spec.namespace, "workload_moved", r.id, { name: spec.name, type: spec.type, from: this.id, to: r.nodeId, previousId: spec.id });
-      } catch (err) {
-        const e = NexError.from(err);
-        this.emit(spec.namespace, "workload_failed", spec.id, { name: spec.name, code: e.code, message: `could not move off lame duck node: ${e.message}` });
-      }
-    }
+    if (!this.reconciler) return;
+    this.draining = true;
+    await this.publishLease().catch(() => undefined);
+    this.reconciler.kick();
+    const deadline = Date.now() + this.opts.drainTimeoutMs;
+    // With no other node to take them, the workloads stay desired and this node stops: they start where a node comes.
+    const othersUp = (): boolean => this.stores!.leases.liveNodes().some((l) => l.nodeId !== this.id && l.state === "running");
+    while (this.workloads.count > 0 && Date.now() < deadline && othersUp()) await new Promise((r) => setTimeout(r, 200));
+    this.drained = this.workloads.count === 0;
   }
 
   /** Resolves when the node has stopped (by `stop()` or after lame duck). */
@@ -319,12 +465,16 @@ export class NexNode {
   private async stopNow(): Promise<void> {
     this.state = "stopping";
     clearInterval(this.heartbeat);
+    clearInterval(this.storeTimer);
     clearTimeout(this.lameduckTimer);
-    this.failover?.stop();
+    await this.reconciler?.stop();
     await this.service?.stop().catch(() => undefined);
-    await this.workloads.stopAll(true);
+    // A clean stop keeps the instances' records: a restart within the grace brings them back, unmoved.
+    await this.workloads.stopAll(!this.drained);
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.close()));
     this.state = "stopped";
+    await this.publishLease().catch(() => undefined);
+    this.stores?.leases.stop();
     this.emit(SYSTEM_NAMESPACE, "node_stopped", this.id, { nodeId: this.id });
     await this.tenancy.close();
     await this.nc.drain().catch(() => undefined);

@@ -26,6 +26,10 @@ export interface NodeOptions {
   /** Workload types this node runs; default all. */
   types?: WorkloadType[];
   heartbeatIntervalMs?: number;
+  /** How long this node's instances are kept for it after a clean stop; default 30 s. */
+  restartGraceMs?: number;
+  reconcileIntervalMs?: number;
+  drainTimeoutMs?: number;
   maxWorkloads?: number;
   maxArtifactMiB?: number;
   /** Create missing buckets when a function first uses them; default true. */
@@ -58,8 +62,14 @@ export interface NodeOptions {
  * A tunable is resolved here once and handed to whatever needs it (runtimes, runners, failover).
  */
 export const NODE_DEFAULTS = {
-  heartbeatIntervalMs: 10_000,
+  heartbeatIntervalMs: 5_000,
   maxWorkloads: 10_000,
+  /** How long a cleanly stopped node's instances are kept for its restart before they are placed elsewhere. */
+  restartGraceMs: 30_000,
+  /** How often the reconciler compares desired with actual state even when nothing changed. */
+  reconcileIntervalMs: 1_000,
+  /** How long a draining (lame duck) node waits for its workloads to be placed elsewhere before it stops anyway. */
+  drainTimeoutMs: 30_000,
   maxArtifactMiB: 128,
   autoCreateBuckets: true,
   warmRunners: true,
@@ -76,6 +86,10 @@ export const NODE_DEFAULTS = {
   failureEventsPerSecond: 10,
   /** V8 heap of a runner process itself (isolates and modules have their own limits). */
   runnerHeapMiB: 256,
+  /** How often the node asks each runner whether it still answers. */
+  runnerPingMs: 2_000,
+  /** How long a runner may stay silent (frozen, stopped) before it is killed and respawned with its functions. */
+  runnerUnresponsiveMs: 10_000,
   /** Log and event history kept per namespace. */
   feedMiB: 64,
   /** Log lines one invocation of a function may write; the rest are dropped, and one notice line counts them. */
@@ -97,6 +111,9 @@ export interface ResolvedNodeOptions {
   sandbox: boolean;
   types: WorkloadType[];
   heartbeatIntervalMs: number;
+  restartGraceMs: number;
+  reconcileIntervalMs: number;
+  drainTimeoutMs: number;
   maxWorkloads: number;
   maxArtifactBytes: number;
   autoCreateBuckets: boolean;
@@ -180,6 +197,9 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
     sandbox: o.sandbox ?? bubblewrapAvailable(),
     types: o.types ?? [...NODE_DEFAULTS.types],
     heartbeatIntervalMs: positiveInt(o.heartbeatIntervalMs, "heartbeat", NODE_DEFAULTS.heartbeatIntervalMs, 100),
+    restartGraceMs: positiveInt(o.restartGraceMs, "restart-grace", NODE_DEFAULTS.restartGraceMs, 0),
+    reconcileIntervalMs: positiveInt(o.reconcileIntervalMs, "reconcileIntervalMs", NODE_DEFAULTS.reconcileIntervalMs, 50),
+    drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs", NODE_DEFAULTS.drainTimeoutMs, 0),
     maxWorkloads: positiveInt(o.maxWorkloads, "max-workloads", NODE_DEFAULTS.maxWorkloads),
     maxArtifactBytes: positiveInt(o.maxArtifactMiB, "max-artifact-mib", NODE_DEFAULTS.maxArtifactMiB) * 1024 * 1024,
     autoCreateBuckets: o.autoCreateBuckets ?? NODE_DEFAULTS.autoCreateBuckets,
@@ -192,6 +212,8 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
       batchSize: positiveInt(t.batchSize, "batchSize", NODE_DEFAULTS.batchSize),
       failureEventsPerSecond: positiveInt(t.failureEventsPerSecond, "failureEventsPerSecond", NODE_DEFAULTS.failureEventsPerSecond, 0),
       runnerHeapMiB: positiveInt(t.runnerHeapMiB, "runnerHeapMiB", NODE_DEFAULTS.runnerHeapMiB, 32),
+      runnerPingMs: positiveInt(t.runnerPingMs, "runnerPingMs", NODE_DEFAULTS.runnerPingMs, 10),
+      runnerUnresponsiveMs: positiveInt(t.runnerUnresponsiveMs, "runnerUnresponsiveMs", NODE_DEFAULTS.runnerUnresponsiveMs, 100),
       logLinesPerInvocation: positiveInt(t.logLinesPerInvocation, "logLinesPerInvocation", NODE_DEFAULTS.logLinesPerInvocation),
       logBytesPerSecond: positiveInt(t.logBytesPerSecond, "logBytesPerSecond", NODE_DEFAULTS.logBytesPerSecond, 1_024),
       logLineBytes: positiveInt(t.logLineBytes, "logLineBytes", NODE_DEFAULTS.logLineBytes, 256),

@@ -1,22 +1,25 @@
 /**
- * The node's workloads: deploy (fetch, verify, start, record), replace by name, stop, list, restore.
+ * The instances this node runs: start one from a stored template (fetch, verify, hand to its runtime), stop one, list
+ * them. Every start and stop is recorded in the observed state (NEX_NODES), which is how the other nodes count
+ * replicas. What should run is decided elsewhere (reconciler.ts); this class only does what it is told.
  */
 import { nuid } from "@nats-io/nats-core";
-import {
-  NexError,
-  type DeployReply,
-  type WorkloadSpec,
-  type WorkloadSummary,
-  type WorkloadType,
-} from "../contract/index.js";
+import { NexError, subjects, type WorkloadSpec, type WorkloadState, type WorkloadSummary, type WorkloadType } from "../contract/index.js";
 import type { Runtime, RuntimeHost, WorkloadHandle } from "../runtimes/runtime.js";
 import type { ArtifactStore } from "./artifacts.js";
-import type { StateStore } from "./state.js";
+import type { WorkloadTemplate } from "./desired.js";
+import type { InstanceData, Leases } from "./leases.js";
 
-interface Entry {
+/** One instance this node runs. */
+export interface Instance {
   spec: WorkloadSpec;
+  key: string;
   handle: WorkloadHandle;
   startedAt: string;
+  /** The state last recorded in NEX_NODES. */
+  recorded?: WorkloadState;
+  /** A job whose completion is recorded. */
+  done?: boolean;
 }
 
 /** What the manager needs from its node. */
@@ -24,56 +27,50 @@ export interface WorkloadManagerDeps {
   nodeId: string;
   runtimes: Map<WorkloadType, Runtime>;
   artifacts: ArtifactStore;
-  state: StateStore | undefined;
   host: RuntimeHost;
   maxWorkloads: number;
+  /** Where instances are recorded; absent when JetStream is unavailable. */
+  leases: Leases | undefined;
+  /** A job ran to completion: recorded in desired state before anything else sees it, so it is never run again. */
+  onJobDone(inst: Instance, exitCode: number): Promise<void>;
+  log(line: string): void;
 }
 
-/** Owns the node's running workloads. */
+/** Owns the node's running instances. */
 export class WorkloadManager {
-  private entries = new Map<string, Entry>();
-  /** Deploys of the same name run one after another, so a replace never races another replace. */
-  private nameLocks = new Map<string, Promise<unknown>>();
+  private readonly instances = new Map<string, Instance>();
+  /** Starts and stops of one workload run one after another. */
+  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(private readonly d: WorkloadManagerDeps) {}
 
   get count(): number {
-    return this.entries.size;
+    return this.instances.size;
   }
 
-  /** Deploys a validated spec. With `restoring`, the id is kept and no state is written. */
-  async deploy(spec: Omit<WorkloadSpec, "id" | "createdAt"> & Partial<Pick<WorkloadSpec, "id" | "createdAt">>, restoring = false): Promise<DeployReply> {
-    const key = `${spec.namespace}/${spec.name}`;
-    const prev = this.nameLocks.get(key) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(() => this.deployNow(spec, restoring));
-    this.nameLocks.set(key, run);
-    try {
-      return await run;
-    } finally {
-      if (this.nameLocks.get(key) === run) this.nameLocks.delete(key);
-    }
+  /** Runs `fn` after every earlier operation on workload `key`. */
+  serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(fn);
+    this.locks.set(key, run);
+    void run.finally(() => {
+      if (this.locks.get(key) === run) this.locks.delete(key);
+    }).catch(() => undefined);
+    return run;
   }
 
-  private async deployNow(
-    partial: Omit<WorkloadSpec, "id" | "createdAt"> & Partial<Pick<WorkloadSpec, "id" | "createdAt">>,
-    restoring: boolean,
-  ): Promise<DeployReply> {
-    const t0 = performance.now();
-    const runtime = this.d.runtimes.get(partial.type);
-    if (!runtime) throw new NexError("NEX_E_UNSUPPORTED_TYPE", `node ${this.d.nodeId} does not run ${partial.type} workloads`);
-    const previous = this.findByName(partial.namespace, partial.name);
-    if (!previous && this.entries.size >= this.d.maxWorkloads) {
-      throw new NexError("NEX_E_LIMIT", `node runs ${this.entries.size} workloads, its limit`);
+  /** Starts an instance of `template` (keeping `id` when resuming one). Rejects with a coded error. */
+  async start(template: WorkloadTemplate, opts: { id?: string; event?: "deployed" | "placed" | "resumed" } = {}): Promise<Instance> {
+    const runtime = this.d.runtimes.get(template.type);
+    if (!runtime) throw new NexError("NEX_E_UNSUPPORTED_TYPE", `node ${this.d.nodeId} does not run ${template.type} workloads`);
+    if (template.sandboxed && !this.d.host.sandbox) {
+      throw new NexError("NEX_E_UNSUPPORTED_TYPE", `${template.namespace}/${template.name} runs sandboxed, and node ${this.d.nodeId} has no sandbox`);
     }
+    if (this.instances.size >= this.d.maxWorkloads) throw new NexError("NEX_E_LIMIT", `node runs ${this.instances.size} workloads, its limit`);
     // Only a native workload without the sandbox executes the cache file itself; the sandbox copies it from an fd.
-    const executable = partial.type === "native" && !this.d.host.sandbox;
-    const artifact = await this.d.artifacts.fetch(partial.namespace, partial.location, partial.sha256, { executable });
-    const spec: WorkloadSpec = {
-      ...partial,
-      id: partial.id ?? nuid.next(),
-      createdAt: partial.createdAt ?? new Date().toISOString(),
-      sha256: artifact.sha256,
-    };
+    const executable = template.type === "native" && !this.d.host.sandbox;
+    const artifact = await this.d.artifacts.fetch(template.namespace, template.location, template.sha256, { executable });
+    const spec: WorkloadSpec = { ...template, id: opts.id ?? nuid.next(), sha256: artifact.sha256 };
     let handle: WorkloadHandle;
     try {
       handle = await runtime.deploy(spec, artifact);
@@ -82,68 +79,95 @@ export class WorkloadManager {
       this.d.host.event(spec.namespace, "workload_failed", spec.id, { name: spec.name, type: spec.type, code: e.code, message: e.message });
       throw e;
     }
-    this.entries.set(spec.id, { spec, handle, startedAt: new Date().toISOString() });
-    if (!restoring) await this.d.state?.save(spec);
-    // The new instance is serving before the old one goes: a redeploy drops no messages.
-    if (previous) await this.stopEntry(previous, "replaced");
+    const inst: Instance = { spec, key: subjects.desiredKey(spec.namespace, spec.name), handle, startedAt: new Date().toISOString() };
+    this.instances.set(spec.id, inst);
+    await this.record(inst);
     this.d.host.event(spec.namespace, "workload_deployed", spec.id, {
       name: spec.name,
       type: spec.type,
       triggers: spec.triggers,
       sha256: spec.sha256,
-      restored: restoring,
-      replaced: previous?.spec.id,
+      restored: opts.event === "resumed",
+      generation: spec.generation,
+      how: opts.event ?? "deployed",
     });
-    return {
-      id: spec.id,
-      name: spec.name,
-      namespace: spec.namespace,
-      nodeId: this.d.nodeId,
-      type: spec.type,
-      replaced: previous?.spec.id,
-      deployMs: Math.round((performance.now() - t0) * 100) / 100,
-    };
+    return inst;
   }
 
-  /** Stops workloads by id or by name within a namespace. Returns what was stopped. */
-  async stop(ns: string, sel: { id?: string; name?: string }): Promise<{ id: string; name: string }[]> {
-    const targets = [...this.entries.values()].filter(
-      (e) => e.spec.namespace === ns && (sel.id ? e.spec.id === sel.id : e.spec.name === sel.name),
-    );
-    if (targets.length === 0) {
-      throw new NexError("NEX_E_NOT_FOUND", `no workload ${sel.id ? `with id ${sel.id}` : `named "${sel.name}"`} in namespace ${ns}`);
+  /** Writes an instance's state to NEX_NODES (a failure is logged: the next pass writes it again). */
+  async record(inst: Instance): Promise<void> {
+    const stats = inst.handle.stats();
+    const state = stats.state;
+    if (!this.d.leases || inst.recorded === state) return;
+    if (inst.spec.lifecycle === "job" && (state === "exited" || state === "failed") && !inst.done) {
+      try {
+        await this.d.onJobDone(inst, stats.exitCode ?? -1);
+        inst.done = true;
+      } catch (err) {
+        this.d.log(`warning: could not record that job ${inst.spec.name} finished: ${(err as Error).message}`);
+        return;
+      }
     }
-    for (const t of targets) await this.stopEntry(t, "stopped");
-    return targets.map((t) => ({ id: t.spec.id, name: t.spec.name }));
+    const data: InstanceData = {
+      v: 1,
+      key: inst.key,
+      namespace: inst.spec.namespace,
+      name: inst.spec.name,
+      id: inst.spec.id,
+      generation: inst.spec.generation,
+      state,
+      startedAt: inst.startedAt,
+    };
+    try {
+      await this.d.leases.putInstance(data);
+      inst.recorded = state;
+    } catch (err) {
+      this.d.log(`warning: could not record instance ${inst.spec.id}: ${(err as Error).message}`);
+    }
   }
 
-  private async stopEntry(e: Entry, reason: string, keepState = false): Promise<void> {
-    this.entries.delete(e.spec.id);
-    if (!keepState) await this.d.state?.remove(e.spec.id).catch(() => undefined);
-    await e.handle.stop().catch(() => undefined);
-    this.d.host.event(e.spec.namespace, "workload_stopped", e.spec.id, { name: e.spec.name, type: e.spec.type, reason });
+  /** Stops one instance. With `keepRecord`, its record stays (a node stopping cleanly resumes it on restart). */
+  async stop(id: string, reason: string, keepRecord = false): Promise<Instance | undefined> {
+    const inst = this.instances.get(id);
+    if (!inst) return undefined;
+    this.instances.delete(id);
+    await inst.handle.stop().catch(() => undefined);
+    if (!keepRecord) await this.d.leases?.removeInstance(id).catch(() => undefined);
+    this.d.host.event(inst.spec.namespace, "workload_stopped", id, { name: inst.spec.name, type: inst.spec.type, reason });
+    return inst;
   }
 
-  /** Stops everything; with `keepState`, the desired state survives so a restart brings it back. */
-  async stopAll(keepState: boolean): Promise<void> {
-    await Promise.allSettled([...this.entries.values()].map((e) => this.stopEntry(e, "node stopping", keepState)));
+  /** Stops everything (a node stopping); the records stay, so a restart within the grace resumes them. */
+  async stopAll(keepRecords: boolean): Promise<void> {
+    await Promise.allSettled([...this.instances.keys()].map((id) => this.stop(id, "node stopping", keepRecords)));
   }
 
-  /** The specs of every running workload. */
-  specs(): WorkloadSpec[] {
-    return [...this.entries.values()].map((e) => e.spec);
+  /** One instance. */
+  get(id: string): Instance | undefined {
+    return this.instances.get(id);
   }
 
-  private findByName(ns: string, name: string): Entry | undefined {
-    for (const e of this.entries.values()) if (e.spec.namespace === ns && e.spec.name === name) return e;
-    return undefined;
+  /** The instances of workload `key` on this node. */
+  of(key: string): Instance[] {
+    return [...this.instances.values()].filter((i) => i.key === key);
   }
 
-  /** Summaries of the workloads in a namespace (or all), freshest counters first fetched from runners. */
+  /** Every instance on this node. */
+  all(): Instance[] {
+    return [...this.instances.values()];
+  }
+
+  /** Refreshes counters from runners, then records every state change. */
+  async refresh(): Promise<void> {
+    await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
+    await Promise.all([...this.instances.values()].map((i) => this.record(i)));
+  }
+
+  /** Summaries of the instances in a namespace (or all), freshest counters first fetched from runners. */
   async list(ns: string | undefined, name?: string): Promise<WorkloadSummary[]> {
     await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
     const out: WorkloadSummary[] = [];
-    for (const e of this.entries.values()) {
+    for (const e of this.instances.values()) {
       if (ns !== undefined && e.spec.namespace !== ns) continue;
       if (name !== undefined && e.spec.name !== name) continue;
       out.push(this.summary(e));
@@ -151,7 +175,7 @@ export class WorkloadManager {
     return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   }
 
-  private summary(e: Entry): WorkloadSummary {
+  private summary(e: Instance): WorkloadSummary {
     const s = e.handle.stats();
     return {
       id: e.spec.id,
@@ -170,6 +194,8 @@ export class WorkloadManager {
       restarts: s.restarts,
       exitCode: s.exitCode,
       lastError: s.lastError,
+      generation: e.spec.generation,
+      replicas: e.spec.replicas,
     };
   }
 }

@@ -37,6 +37,10 @@ export interface RuntimeTunables {
   failureEventsPerSecond: number;
   /** V8 heap limit of a runner process itself (its isolates have their own limits). */
   runnerHeapMiB: number;
+  /** How often the node asks each runner whether it still answers. */
+  runnerPingMs: number;
+  /** How long a runner may stay silent before it is killed and respawned. */
+  runnerUnresponsiveMs: number;
   /** Log lines one invocation of a function may write; the rest are dropped and counted. */
   logLinesPerInvocation: number;
   /** Log bytes one function may write per second; the rest are dropped and counted. */

@@ -25,7 +25,8 @@ interface DeployFlags {
   network: boolean;
   maxProcesses?: string;
   description?: string;
-  replace: boolean;
+  replicas?: string;
+  spread?: boolean;
   sha256?: string;
 }
 
@@ -47,7 +48,8 @@ function deployOptions(cmd: Command): Command {
     .option("--no-network", "native services in the sandbox: no network access")
     .option("--max-processes <n>", "native services: process-count limit")
     .option("--description <text>", "a description shown in listings")
-    .option("--no-replace", "keep same-named workloads on other nodes running");
+    .option("--replicas <n>", "how many instances to keep running across nodes (default 1)")
+    .option("--spread", "at most one instance per node (by default replicas prefer distinct nodes but may share one)");
 }
 
 function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" | "location" | "sha256">, envArgs: string[]): DeployRequest {
@@ -66,6 +68,8 @@ function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" 
   if (f.essential) req.restart = "always";
   if (!f.network) req.noNetwork = true;
   req.maxProcesses = intFlag(f.maxProcesses, "--max-processes");
+  req.replicas = intFlag(f.replicas, "--replicas");
+  if (f.spread) req.spread = true;
   for (const k of Object.keys(req) as (keyof DeployRequest)[]) if (req[k] === undefined) delete req[k];
   // Everything the node would refuse is refused here, before an artifact is uploaded or an auction is run.
   decode.deploy({ ...req, location: req.location || PENDING_LOCATION } as unknown as Record<string, unknown>);
@@ -99,7 +103,7 @@ async function deployAndReport(cmd: Command, f: DeployFlags, req: DeployRequest,
       bids = auction;
     }
     spinner.step(f.node ? `deploying to ${f.node}…` : "placing the workload…");
-    return c.deploy(req, { node: f.node, tags, replace: f.replace, bids });
+    return c.deploy(req, { node: f.node, tags, bids });
   }).finally(() => spinner.stop());
   const totalMs = Math.round(performance.now() - t0);
   if (g.json) return printJson({ ...r, totalMs });
@@ -109,7 +113,7 @@ async function deployAndReport(cmd: Command, f: DeployFlags, req: DeployRequest,
   );
   if (req.triggers?.length) process.stdout.write(`  triggers: ${req.triggers.join(", ")}\n`);
   if (r.replaced) process.stdout.write(`  replaced ${r.replaced}\n`);
-  for (const o of r.replacedElsewhere) process.stdout.write(`  stopped ${o.id} on node ${short(o.nodeId, 12)}\n`);
+  if ((r.replicas ?? 1) > 1) process.stdout.write(`  replicas: ${r.replicas} (the nodes place the others)\n`);
 }
 
 /** `nex devrun` */

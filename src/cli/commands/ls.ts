@@ -1,9 +1,10 @@
-/** `nex ls` and `nex stop`: the workloads across nodes. */
+/** `nex ls` and `nex stop`: desired against actual state, across nodes. */
 import { Command } from "commander";
-import type { WorkloadSummary } from "../../contract/index.js";
+import type { WorkloadStatus } from "../../client/index.js";
+import { NexError, type WorkloadSummary } from "../../contract/index.js";
 import { action, globals, printJson, printTable, short, withClient } from "../common.js";
 
-/** Prints workloads as a table (a crash loop shows in STATE, RESTARTS and LAST ERROR). */
+/** Prints instances as a table (a crash loop shows in STATE, RESTARTS and LAST ERROR). */
 export function printWorkloads(list: WorkloadSummary[]): void {
   if (list.length === 0) {
     process.stdout.write("no workloads\n");
@@ -27,18 +28,42 @@ export function printWorkloads(list: WorkloadSummary[]): void {
   );
 }
 
+/** Prints each desired workload with the replicas it wants, the replicas that run, and where. */
+function printDesired(st: WorkloadStatus): void {
+  if (st.desired.length === 0) return;
+  process.stdout.write("\n");
+  printTable(
+    ["WORKLOAD", "WANTED", "RUNNING", "WHERE", "GEN", "NOTE"],
+    st.desired.map((d) => {
+      const running = st.instances.filter((i) => i.name === d.name && i.generation === d.generation && ["running", "starting", "backoff"].includes(i.state));
+      const note = d.done ? `job done, exit code ${d.done.exitCode}` : running.length < d.replicas ? "placing…" : running.length > d.replicas ? "removing extras…" : "";
+      return [d.name, d.done ? "-" : d.replicas, running.length, [...new Set(running.map((i) => short(i.nodeId, 10)))].join(","), d.generation, note];
+    }),
+  );
+}
+
 /** `nex ls` */
 export function lsCommand(): Command {
   return new Command("ls")
     .alias("list")
-    .description("list workloads across all nodes in the namespace")
+    .description("list workloads across all nodes in the namespace: what should run, what runs, and where")
     .option("--node <node>", "only this node")
     .option("--name <name>", "only workloads with this name")
     .action(
       action(async (f: { node?: string; name?: string }, cmd: Command) => {
-        const list = await withClient(cmd, (c) => c.list({ node: f.node, name: f.name }));
-        if (globals(cmd).json) return printJson(list);
-        printWorkloads(list);
+        const st = await withClient(cmd, (c) => c.status({ node: f.node, name: f.name }));
+        if (globals(cmd).json) printJson(st.instances);
+        else {
+          printWorkloads(st.instances);
+          printDesired(st);
+        }
+        // A listing that could not reach a node that should answer is not a complete answer.
+        if (st.missingNodes.length > 0) {
+          throw new NexError("NEX_E_TIMEOUT", `${st.missingNodes.length} node(s) did not answer: ${st.missingNodes.map((n) => short(n, 12)).join(", ")}`, {
+            hint: "The listing is incomplete; `nex node ls` shows which nodes answer.",
+          });
+        }
+        if (st.answered === 0) throw new NexError("NEX_E_NO_NODES", "no node answered", { hint: "Start a node (`nex node up` or `nex up`)." });
       }),
     );
 }
@@ -46,9 +71,9 @@ export function lsCommand(): Command {
 /** `nex stop` */
 export function stopCommand(): Command {
   return new Command("stop")
-    .argument("<workload>", "workload name or id")
+    .argument("<workload>", "workload name (every instance, everywhere) or instance id (that one; a desired workload gets a replacement)")
     .option("--node <node>", "only on this node")
-    .description("stop a workload (every instance with that name, or the one id)")
+    .description("stop a workload")
     .action(
       action(async (sel: string, f: { node?: string }, cmd: Command) => {
         const stopped = await withClient(cmd, (c) => c.stop(sel, { node: f.node }));

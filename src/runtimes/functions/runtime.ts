@@ -116,7 +116,39 @@ export class FunctionRuntime implements Runtime {
     proc.on("event", (m: Extract<FromRunner, { t: "event" }>) => this.host.event(m.ns, m.type, m.workloadId, m.data));
     proc.once("exit", (code: number | null, signal: string | null) => this.onExit(slot, proc, code, signal));
     slot.proc = proc;
+    this.watchLiveness(slot, proc);
     return proc;
+  }
+
+  /**
+   * A runner that stops answering (frozen, stopped with SIGSTOP, wedged in a native call) is killed; its exit
+   * respawns it and brings its functions back, like any other death.
+   */
+  private watchLiveness(slot: Slot, proc: RunnerProcess): void {
+    const { runnerPingMs, runnerUnresponsiveMs } = this.host.tunables;
+    let lastAnswer = Date.now();
+    let asking = false;
+    const timer = setInterval(() => {
+      if (!proc.alive) {
+        clearInterval(timer);
+        return;
+      }
+      const silentMs = Date.now() - lastAnswer;
+      if (silentMs > runnerUnresponsiveMs) {
+        clearInterval(timer);
+        this.host.event(slot.ns, "runner_unresponsive", undefined, { kind: this.type, namespace: slot.ns, silentMs, functions: slot.functions.size });
+        proc.kill();
+        return;
+      }
+      if (asking) return;
+      asking = true;
+      proc
+        .request({ t: "ping" }, runnerUnresponsiveMs)
+        .then(() => (lastAnswer = Date.now()))
+        .catch(() => undefined)
+        .finally(() => (asking = false));
+    }, runnerPingMs);
+    timer.unref();
   }
 
   private onExit(slot: Slot, proc: RunnerProcess, code: number | null, signal: string | null): void {

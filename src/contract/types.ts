@@ -157,6 +157,8 @@ export interface NodeSummary {
 export interface NodeInfo extends NodeSummary {
   namespaces: string[] | "*";
   sandbox: boolean;
+  /** The desired-state store: `lost` while the bucket is gone (the node keeps running what it has). */
+  stateStore: "ok" | "lost" | "none";
   workloadList: WorkloadSummary[];
 }
 

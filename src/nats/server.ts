@@ -25,6 +25,10 @@ export interface NatsServerOptions {
   binary?: string;
   /** How long to wait for the server to listen. */
   startTimeoutMs?: number;
+  /** A name unique in its cluster (JetStream clustering needs one). */
+  serverName?: string;
+  /** Join a cluster: listen for routes on `port` and connect to the `routes` (`nats-route://host:port`). */
+  cluster?: { name: string; port: number; routes: string[] };
 }
 
 /** A running nats-server. */
@@ -34,6 +38,8 @@ export interface NatsServer {
   readonly pid: number;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;
+  /** Kills the server at once (SIGKILL), as a crash would. */
+  kill(): Promise<void>;
 }
 
 /** What a user sees when the binary is missing. */
@@ -64,10 +70,14 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   writeFileSync(
     conf,
     [
+      ...(opts.serverName ? [`server_name: "${opts.serverName}"`] : []),
       `host: "${host}"`,
       `port: ${opts.port ?? -1}`,
       `ports_file_dir: "${work}"`,
       `jetstream { store_dir: "${opts.storeDir}" }`,
+      ...(opts.cluster
+        ? [`cluster { name: "${opts.cluster.name}", listen: "${host}:${opts.cluster.port}", routes: [ ${opts.cluster.routes.map((r) => `"${r}"`).join(", ")} ] }`]
+        : []),
       opts.extraConfig ?? "",
     ].join("\n"),
   );
@@ -86,6 +96,11 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
       pid: child.pid ?? -1,
       stop: async () => {
         await stopChild(child, exited);
+        rmSync(work, { recursive: true, force: true });
+      },
+      kill: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        await exited;
         rmSync(work, { recursive: true, force: true });
       },
     };

@@ -76,24 +76,43 @@ export interface Watching {
  * Watches every key of a bucket, first its current content, then changes. `loaded` tells when the content the bucket
  * held at the start has arrived: the last message of the stream is the last value of its own key, so it arrives too.
  */
-export async function watchAll(
-  kv: KV,
-  onEntry: (e: KvEntry) => void,
-): Promise<Watching> {
+export async function watchAll(kv: KV, onEntry: (e: KvEntry) => void, opts: { restart?: boolean } = {}): Promise<Watching> {
   const last = (await kv.status()).streamInfo.state.last_seq;
   let markLoaded!: () => void;
   const loaded = new Promise<void>((r) => (markLoaded = r));
   if (last === 0) markLoaded();
-  const iter = await kv.watch({ key: ">" });
+  let stopped = false;
+  let iter = await kv.watch({ key: ">" });
   const ended = (async () => {
-    try {
-      for await (const e of iter) {
-        onEntry(e);
-        if (e.revision >= last) markLoaded();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        for await (const e of iter) {
+          onEntry(e);
+          if (e.revision >= last) markLoaded();
+        }
+      } catch {
+        // the watch failed: start it again below, unless told not to
       }
-    } finally {
       markLoaded();
+      if (stopped || !opts.restart) return;
+      // A watch that ended while the bucket exists (a server went away under it) starts again: it replays the
+      // current values first, and applying them again is harmless.
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** Math.min(attempt, 4))));
+      try {
+        await kv.status();
+        iter = await kv.watch({ key: ">" });
+        attempt = -1;
+      } catch {
+        // the bucket is unreachable or gone: try again after the next delay
+      }
     }
   })();
-  return { loaded, ended: ended.catch(() => undefined), stop: () => iter.stop() };
+  return {
+    loaded,
+    ended: ended.catch(() => undefined),
+    stop: () => {
+      stopped = true;
+      iter.stop();
+    },
+  };
 }

@@ -72,7 +72,7 @@ export class Leases {
   /** Starts watching; resolves once the bucket's current content is loaded (or after 10 s, whatever came by then). */
   async start(onChange: () => void): Promise<void> {
     this.onChange = onChange;
-    this.watching = await watchAll(this.kv, (e) => this.apply(e));
+    this.watching = await watchAll(this.kv, (e) => this.apply(e), { restart: true });
     await Promise.race([this.watching.loaded, new Promise((r) => setTimeout(r, 10_000).unref())]);
   }
 

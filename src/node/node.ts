@@ -364,6 +364,7 @@ export class NexNode {
           ...this.summary(),
           namespaces: this.opts.namespaces,
           sandbox: this.opts.sandbox,
+          stateStore: !this.reconciler ? "none" : this.reconciler.lost ? "lost" : "ok",
           workloadList: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns),
         };
         return info;

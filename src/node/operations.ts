@@ -38,7 +38,12 @@ export class Operations {
     const t0 = performance.now();
     const key = subjects.desiredKey(req.namespace, req.name);
     return this.d.workloads.serialized(key, async () => {
-      const previous = this.d.desired ? await this.d.desired.get(key) : undefined;
+      let previous: Awaited<ReturnType<DesiredStore["get"]>>;
+      try {
+        previous = this.d.desired ? await this.d.desired.get(key) : undefined;
+      } catch (err) {
+        throw new NexError("NEX_E_DEPLOY_FAILED", `the desired state cannot be read, so nothing was started: ${(err as Error).message}`, { cause: err });
+      }
       const previousRaw = previous && !isRefusal(previous) ? this.d.reconciler?.rawOf(key) : undefined;
       const generation = (previous && !isRefusal(previous) ? previous.template.generation : 0) + 1;
       // Only a native workload without the sandbox executes the cache file itself.

@@ -91,7 +91,7 @@ export class Reconciler {
 
   private async watchDesired(): Promise<void> {
     this.watching?.stop();
-    this.watching = await watchAll(this.d.desired.bucket, (e) => this.onDesired(e));
+    this.watching = await watchAll(this.d.desired.bucket, (e) => this.onDesired(e), { restart: true });
     await Promise.race([this.watching.loaded, new Promise((r) => setTimeout(r, 10_000).unref())]);
     this.loaded = true;
   }

@@ -9,6 +9,7 @@
  * ```
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer as createNetServer } from "node:net";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,17 +53,44 @@ export interface TestEnvOptions {
   secure?: boolean;
   /** Namespaces to create up front (secure mode); `default` always exists. */
   namespaces?: string[];
+  /** Servers in a JetStream cluster (default 1: a single server). */
+  cluster?: number;
+  /** Also listen for websocket clients (the port is in `env.wsPort`). */
+  websocket?: boolean;
+}
+
+/** A free TCP port on the loopback interface. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** One server of the environment: its fixed ports and store, so it can be killed and started again. */
+interface ServerSlot {
+  server: NatsServer | undefined;
+  port: number;
+  storeDir: string;
+  name: string;
+  cluster?: { name: string; port: number; routes: string[] };
 }
 
 /**
- * A nats-server, the nodes started on it, and clients, all removed by `stop()`. By default the server runs in
- * operator mode exactly as `nex up` starts it: a nex home in the environment's directory holds the keys, the
- * nodes serve namespaces from it, and `nc(ns)`, `client(ns)` and `cli()` act as that namespace's own users.
+ * A nats-server (or a cluster of them), the nodes started on it, and clients, all removed by `stop()`. By default the
+ * server runs in operator mode exactly as `nex up` starts it: a nex home in the environment's directory holds the
+ * keys, the nodes serve namespaces from it, and `nc(ns)`, `client(ns)` and `cli()` act as that namespace's own users.
  */
 export class TestEnv {
   readonly dir: string;
   /** The nex home (`NEX_HOME`) of a secure environment. */
   readonly home: string;
+  /** The websocket port, when asked for. */
+  wsPort: number | undefined;
   private nodes: NexNode[] = [];
   private conns: NatsConnection[] = [];
   private children: ChildProcess[] = [];
@@ -71,30 +99,69 @@ export class TestEnv {
   private creds: Partial<ConnectionConfig> = {};
 
   private constructor(
-    public server: NatsServer,
-    private readonly storeDir: string,
+    private readonly slots: ServerSlot[],
     dir: string,
   ) {
     this.dir = dir;
     this.home = join(dir, "home");
   }
 
-  /** Starts a nats-server with JetStream in a fresh temporary directory. */
+  /** Starts a nats-server (or a cluster) with JetStream in a fresh temporary directory. */
   static async start(opts: TestEnvOptions = {}): Promise<TestEnv> {
     const dir = mkdtempSync(join(tmpdir(), "nex-test-"));
     // Artifacts written here are read the way a node reads them: as an unprivileged user.
     chmodSync(dir, 0o755);
-    const storeDir = join(dir, "js");
     const secure = opts.secure ?? opts.extraConfig === undefined;
     const auth = secure ? await AuthHome.init(join(dir, "home"), ["default", ...(opts.namespaces ?? [])]) : undefined;
-    const extraConfig = auth ? auth.serverConfig(join(dir, "jwt")) : opts.extraConfig?.(dir);
-    const server = await startNatsServer({ storeDir, extraConfig });
-    const env = new TestEnv(server, storeDir, dir);
-    env.extraConfig = extraConfig;
+    const size = Math.max(1, opts.cluster ?? 1);
+    const slots: ServerSlot[] = [];
+    const routePorts = size > 1 ? await Promise.all(Array.from({ length: size }, () => freePort())) : [];
+    for (let i = 0; i < size; i++) {
+      slots.push({
+        server: undefined,
+        port: size > 1 ? await freePort() : -1,
+        storeDir: join(dir, size > 1 ? `js-${i}` : "js"),
+        name: `n${i}`,
+        ...(size > 1 ? { cluster: { name: "nex", port: routePorts[i]!, routes: routePorts.map((p) => `nats-route://127.0.0.1:${p}`) } } : {}),
+      });
+    }
+    const env = new TestEnv(slots, dir);
+    env.wsPort = opts.websocket ? await freePort() : undefined;
+    const ws = env.wsPort ? `\nwebsocket { listen: "127.0.0.1:${env.wsPort}", no_tls: true }` : "";
+    env.extraConfig = (auth ? auth.serverConfig(join(dir, "jwt")) : opts.extraConfig?.(dir)) ?? "";
     env.creds = opts.connection ?? {};
     env.auth = auth;
+    // The websocket listener is the first server's.
+    await Promise.all(slots.map((_, i) => env.startServer(i, i === 0 ? ws : "")));
     if (auth) await env.pushAccounts();
     return env;
+  }
+
+  /** Starts server `i` again (after `killServer` or `stopServer`), on the same ports and store. */
+  async startServer(i: number, extra = ""): Promise<void> {
+    const s = this.slots[i]!;
+    const resolverDir = join(this.dir, `jwt-${i}`);
+    const config = this.auth ? this.auth.serverConfig(resolverDir) : (this.extraConfig ?? "");
+    s.server = await startNatsServer({ storeDir: s.storeDir, port: s.port, extraConfig: `${config}${extra}`, serverName: s.name, cluster: s.cluster });
+    if (s.port === -1) s.port = s.server.port;
+  }
+
+  /** Kills server `i` with SIGKILL, as a crash would. */
+  async killServer(i: number): Promise<void> {
+    await this.slots[i]?.server?.kill();
+    this.slots[i]!.server = undefined;
+  }
+
+  /** The first server that runs. */
+  get server(): NatsServer {
+    const s = this.slots.find((x) => x.server)?.server;
+    if (!s) throw new Error("no server of this environment runs");
+    return s;
+  }
+
+  /** Every server's client URL (of servers that run or may run again). */
+  get urls(): string[] {
+    return this.slots.map((s) => s.server?.url ?? `nats://127.0.0.1:${s.port}`);
   }
 
   /** True for an operator-mode environment. */
@@ -106,7 +173,7 @@ export class TestEnv {
     const auth = this.auth!;
     const sysCreds = join(this.dir, "sys.creds");
     writeSecret(sysCreds, auth.systemCreds());
-    const sys = await connectNats({ servers: [this.server.url], credsFile: sysCreds }, "nex-test-sys");
+    const sys = await connectNats({ servers: this.urls, credsFile: sysCreds }, "nex-test-sys");
     try {
       await pushAccounts(sys, jwts ?? auth.namespaces().map((a) => a.jwt), [auth.operatorSigner().getPublicKey()]);
     } finally {
@@ -123,31 +190,31 @@ export class TestEnv {
 
   /** Connection settings of the control plane (the nex account), as nodes and admins use them. */
   get connection(): ConnectionConfig {
-    if (this.auth) return { servers: [this.server.url], credsFile: this.auth.credsPath(NEX_ACCOUNT) };
-    return { ...this.creds, servers: [this.server.url] };
+    if (this.auth) return { servers: this.urls, credsFile: this.auth.credsPath(NEX_ACCOUNT) };
+    return { ...this.creds, servers: this.urls };
   }
 
   /** Connection settings of a namespace's own user (the same as `connection` without accounts). */
   tenant(ns = "default"): ConnectionConfig {
-    if (this.auth) return { servers: [this.server.url], credsFile: this.auth.credsPath(ns) };
+    if (this.auth) return { servers: this.urls, credsFile: this.auth.credsPath(ns) };
     return this.connection;
   }
 
   /** The environment variables the CLI needs to act in this environment. */
   get cliEnv(): NodeJS.ProcessEnv {
-    return this.auth ? { NATS_URL: this.server.url, NEX_HOME: this.home } : { NATS_URL: this.server.url };
+    return this.auth ? { NATS_URL: this.urls.join(","), NEX_HOME: this.home } : { NATS_URL: this.urls.join(",") };
   }
 
-  /** Restarts the server on the same port with the same store (for reconnect tests). */
+  /** Restarts the (first) server on the same port with the same store (for reconnect tests). */
   async restartServer(downMs = 0): Promise<void> {
-    const port = this.server.port;
-    await this.server.stop();
+    await this.slots[0]!.server?.stop();
+    this.slots[0]!.server = undefined;
     if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-    this.server = await startNatsServer({ storeDir: this.storeDir, port, extraConfig: this.extraConfig });
+    await this.startServer(0, this.wsPort ? `\nwebsocket { listen: "127.0.0.1:${this.wsPort}", no_tls: true }` : "");
   }
 
   /** Starts a node in this process. It may read `file://` artifacts from the environment's directory. */
-  async node(opts: Partial<NodeOptions> = {}): Promise<NexNode> {
+  async node(opts: Partial<NodeOptions> = {}, log?: (line: string) => void): Promise<NexNode> {
     const node = await NexNode.start({
       connection: this.connection,
       dataDir: join(this.dir, `node-${this.nodes.length}`),
@@ -156,7 +223,7 @@ export class TestEnv {
       allowFileDirs: [tmpdir(), REPO_ROOT, "/bin", "/usr/bin"],
       ...(this.auth ? { authHome: this.home } : { insecure: this.creds.user === undefined && this.creds.token === undefined }),
       ...opts,
-    });
+    }, log);
     this.nodes.push(node);
     return node;
   }
@@ -220,7 +287,7 @@ export class TestEnv {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await Promise.allSettled(this.nodes.map((n) => n.stop()));
     await Promise.allSettled(this.conns.map((c) => c.close()));
-    await this.server.stop();
+    await Promise.allSettled(this.slots.map((x) => x.server?.stop()));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -27,6 +27,7 @@ export interface NodeUpFlags {
   namespaceKey: string[];
   allowFileDir: string[];
   workloadUser?: string;
+  restartGrace?: string;
 }
 
 /** Adds the node daemon flags to a command. */
@@ -40,7 +41,8 @@ export function nodeUpOptions(cmd: Command): Command {
     .addOption(new Option("--sandbox", "run native services in the bubblewrap sandbox (default when bwrap is installed)"))
     .addOption(new Option("--no-sandbox", "run native services as plain host processes"))
     .option("--types <list>", "workload types this node runs (default v8,wasm,native)")
-    .option("--heartbeat <duration>", "heartbeat interval", "10s")
+    .option("--heartbeat <duration>", "heartbeat (lease) interval", "5s")
+    .option("--restart-grace <duration>", "how long this node's workloads wait for its restart after a clean stop before moving (default 30s)")
     .option("--max-workloads <n>", "most workloads this node runs")
     .option("--max-artifact-mib <n>", "largest artifact this node accepts, in MiB")
     .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
@@ -86,6 +88,7 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     sandbox: f.sandbox,
     types,
     heartbeatIntervalMs: f.heartbeat ? durationFlag(f.heartbeat, "--heartbeat") : undefined,
+    restartGraceMs: f.restartGrace ? durationFlag(f.restartGrace, "--restart-grace") : undefined,
     maxWorkloads: intFlag(f.maxWorkloads, "--max-workloads"),
     maxArtifactMiB: intFlag(f.maxArtifactMib, "--max-artifact-mib"),
     autoCreateBuckets: f.autoCreateBuckets,
@@ -179,6 +182,7 @@ export function nodeCommand(): Command {
             ["uptime", `${Math.round(info.uptimeMs / 1000)}s`],
             ["types", info.types.join(", ")],
             ["sandbox", String(info.sandbox)],
+            ["state store", info.stateStore === "lost" ? "LOST (the desired-state bucket is gone; running what it has)" : info.stateStore],
             ["namespaces", info.namespaces === "*" ? "all" : info.namespaces.join(", ")],
             ["load", info.load],
             ["free memory", `${info.freeMemMiB} MiB`],

@@ -231,7 +231,9 @@ void describe("reconciler (three-server cluster)", () => {
     const r = await check(async () => env.deployJs(client, "ha", `() => "ha"`, ["ha"], {}, { node: a.id }), 40_000, 500);
     assert.equal(r.nodeId, a.id);
     await kill9(a);
-    const [moved] = await exactly(client, "ha", 1, 30_000, 500);
+    const [moved] = await exactly(client, "ha", 1, 45_000, 500).catch((err: Error) => {
+      throw new Error(`${err.message}\nnode b said:\n${b.logs()}`);
+    });
     assert.equal(moved!.nodeId, b.id);
     assert.equal((await client.invoke("ha", "")).string(), "ha");
   });

@@ -61,6 +61,7 @@ export class Leases {
   /** Local clock minus the server's, measured on our own lease's echo. */
   private offset = 0;
   private watching: Watching | undefined;
+  private restarting = false;
   private onChange: () => void = () => undefined;
 
   constructor(
@@ -194,9 +195,22 @@ export class Leases {
     return [...(this.instances.get(nodeId)?.values() ?? [])];
   }
 
-  /** Writes this node's lease. */
+  /**
+   * Writes this node's lease. When the writes succeed but their echo has not come back for a few beats, the watch is
+   * stuck (its consumer sat on a server that died): it is started again rather than waiting for the client to notice.
+   */
   async publish(data: LeaseData): Promise<void> {
     await this.kv.put(subjects.leaseKey(this.nodeId), JSON.stringify(data));
+    const silent = Date.now() - this.ownEcho;
+    if (silent > data.intervalMs * this.missedBeats && !this.restarting && this.watching) {
+      this.restarting = true;
+      try {
+        this.watching.stop();
+        this.watching = await watchAll(this.kv, (e) => this.apply(e), { restart: true });
+      } finally {
+        this.restarting = false;
+      }
+    }
   }
 
   /** Records (or updates) an instance of this node. */

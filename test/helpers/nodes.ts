@@ -11,6 +11,8 @@ export interface NodeProc {
   id: string;
   child: ChildProcess;
   args: string[];
+  /** The node's stderr so far (its warnings), for a failing test's message. */
+  logs(): string;
 }
 
 /** Starts `nex node up` with a stable identity; `extra` are more flags. */
@@ -20,8 +22,10 @@ export async function nodeUp(env: TestEnv, name: string, extra: string[] = []): 
     "--heartbeat", "1s", "--allow-file-dir", env.dir, "--no-warm", ...extra,
   ];
   const child = env.spawnCli(args, { NEX_FROM_SOURCE: "1" });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
   const out = await waitForOutput(child, /id:\s+(N[A-Z2-7]{55})/, 40_000);
-  return { name, id: /id:\s+(N[A-Z2-7]{55})/.exec(out)![1]!, child, args };
+  return { name, id: /id:\s+(N[A-Z2-7]{55})/.exec(out)![1]!, child, args, logs: () => stderr };
 }
 
 /** Kills a node with SIGKILL and waits for it (and its runners) to be gone. */

@@ -74,10 +74,10 @@ function secretDir(path: string): void {
   chmodSync(path, 0o700);
 }
 
-/** Mints a user of `acct` with `perms`; returns creds text. */
-export async function mintCreds(acct: Pick<AccountRecord, "account" | "signingKey">, name: string, perms: Permissions): Promise<string> {
+/** Mints a user of `acct` with `perms` (valid until `expiresAt`, when given); returns creds text. */
+export async function mintCreds(acct: Pick<AccountRecord, "account" | "signingKey">, name: string, perms: Permissions, expiresAt?: Date): Promise<string> {
   const user = newKey("user");
-  const jwt = await userJwt(name, user.getPublicKey(), acct.account, keyPair(acct.signingKey), perms);
+  const jwt = await userJwt(name, user.getPublicKey(), acct.account, keyPair(acct.signingKey), perms, expiresAt);
   return credsText(jwt, user.seed);
 }
 

@@ -117,6 +117,8 @@ export interface WorkloadSummary {
   exitCode?: number | null;
   /** Last error, shown in `nex ls` so a crash loop is never hidden. */
   lastError?: string;
+  /** Invocation latency (functions), when the node measures it. */
+  latencyMs?: { p50: number; p99: number };
 }
 
 /** A node's public description, in PING, INFO, AUCTION bids and heartbeats. */

@@ -9,6 +9,7 @@
  * ```
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,6 +43,18 @@ export async function check<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, int
   throw new Error(`check timed out after ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers that must be told their port up front). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
 /** How a test environment's server is set up. */
 export interface TestEnvOptions {
   /** Extra server configuration (e.g. an `authorization` block); such a server runs without accounts. */
@@ -52,6 +65,8 @@ export interface TestEnvOptions {
   secure?: boolean;
   /** Namespaces to create up front (secure mode); `default` always exists. */
   namespaces?: string[];
+  /** A websocket listener (no TLS) on a loopback port that stays the same across `restartServer()`; see `wsUrl`. */
+  websocket?: boolean;
 }
 
 /**
@@ -69,6 +84,8 @@ export class TestEnv {
   private auth: AuthHome | undefined;
   private extraConfig: string | undefined;
   private creds: Partial<ConnectionConfig> = {};
+  /** The websocket URL of the server (`ws://127.0.0.1:<port>`), when started with `websocket`. */
+  wsUrl: string | undefined;
 
   private constructor(
     public server: NatsServer,
@@ -87,9 +104,12 @@ export class TestEnv {
     const storeDir = join(dir, "js");
     const secure = opts.secure ?? opts.extraConfig === undefined;
     const auth = secure ? await AuthHome.init(join(dir, "home"), ["default", ...(opts.namespaces ?? [])]) : undefined;
-    const extraConfig = auth ? auth.serverConfig(join(dir, "jwt")) : opts.extraConfig?.(dir);
+    let extraConfig = auth ? auth.serverConfig(join(dir, "jwt")) : opts.extraConfig?.(dir);
+    const wsPort = opts.websocket ? await freePort() : undefined;
+    if (wsPort) extraConfig = `${extraConfig ?? ""}\nwebsocket { listen: "127.0.0.1:${wsPort}", no_tls: true }`;
     const server = await startNatsServer({ storeDir, extraConfig });
     const env = new TestEnv(server, storeDir, dir);
+    env.wsUrl = wsPort ? `ws://127.0.0.1:${wsPort}` : undefined;
     env.extraConfig = extraConfig;
     env.creds = opts.connection ?? {};
     env.auth = auth;

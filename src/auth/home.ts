@@ -8,6 +8,7 @@
  * <home>/auth/system.json            the system account, and the user that pushes account JWTs
  * <home>/auth/accounts/<name>.json   an account: identity, signing key, limits, JWT ("nex" is the control plane)
  * <home>/auth/creds/<name>.creds     an admin user of that account (what the CLI uses)
+ * <home>/auth/dashboard.token        what a dashboard page shows `nex ui` to get credentials (see src/ui/access.ts)
  * ```
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";

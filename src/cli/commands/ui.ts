@@ -48,11 +48,13 @@ export function uiCommand(): Command {
     .option("--ws <urls>", "NATS websocket URL(s) the page connects to, comma-separated", UI_DEFAULTS.ws)
     .action(
       action(async (f: { port: string; host: string; ws: string }, cmd: Command) => {
-        const ui = await serveDashboard(cmd, { host: f.host, port: intFlag(f.port, "--port", 0)!, ws: wsList(f.ws), explicit: resolveConnection(globals(cmd)) });
-        await new Promise<void>((resolve) => {
+        // Listening for the signals before the URL is printed: whoever reads it may stop us at once.
+        const signalled = new Promise<void>((resolve) => {
           process.once("SIGINT", () => resolve());
           process.once("SIGTERM", () => resolve());
         });
+        const ui = await serveDashboard(cmd, { host: f.host, port: intFlag(f.port, "--port", 0)!, ws: wsList(f.ws), explicit: resolveConnection(globals(cmd)) });
+        await signalled;
         await ui.stop();
       }),
     );

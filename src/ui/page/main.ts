@@ -7,7 +7,7 @@
  */
 import type { NodeSummary } from "../../contract/index.js";
 import { Rates, Ring, clock, groupWorkloads, sortNodes, type EventEntry, type LogEntry, type PageAccess, type WorkloadGroup } from "../model.js";
-import { byId } from "./dom.js";
+import { byId, h } from "./dom.js";
 import { NexWs, type FeedEntry } from "./nexws.js";
 import { MAX_LINES, appendLine, eventLine, logLine, renderDetail, renderNodes, renderWorkloads } from "./view.js";
 
@@ -162,7 +162,7 @@ class App {
       }
     })();
     conn.feed((e) => this.onFeed(e), this.lastSeq).catch((err: unknown) => {
-      byId("logs").dataset["error"] = message(err);
+      if (!conn.nc.isClosed()) appendLine(byId("logs"), h("li", { class: "muted" }, `Cannot read the feed: ${message(err)}`));
     });
     const timer = setInterval(() => {
       if (connected) void this.poll(conn);

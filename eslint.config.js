@@ -23,4 +23,18 @@ export default tseslint.config(
       "no-constant-condition": ["error", { checkLoops: false }],
     },
   },
+  {
+    // The dashboard shows text from NATS (names, log lines, errors): it never hands any of it to an HTML parser.
+    files: ["src/ui/**/*.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        ...["innerHTML", "outerHTML", "insertAdjacentHTML", "createContextualFragment"].map((property) => ({
+          property,
+          message: "text from NATS becomes text nodes: use h() and fill() from src/ui/page/dom.ts",
+        })),
+        { object: "document", property: "write", message: "text from NATS becomes text nodes: use h() and fill() from src/ui/page/dom.ts" },
+      ],
+    },
+  },
 );

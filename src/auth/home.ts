@@ -8,6 +8,7 @@
  * <home>/auth/system.json            the system account, and the user that pushes account JWTs
  * <home>/auth/accounts/<name>.json   an account: identity, signing key, limits, JWT ("nex" is the control plane)
  * <home>/auth/creds/<name>.creds     an admin user of that account (what the CLI uses)
+ * <home>/auth/dashboard.token        what a dashboard page shows `nex ui` to get credentials (see src/ui/access.ts)
  * ```
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -74,10 +75,10 @@ function secretDir(path: string): void {
   chmodSync(path, 0o700);
 }
 
-/** Mints a user of `acct` with `perms`; returns creds text. */
-export async function mintCreds(acct: Pick<AccountRecord, "account" | "signingKey">, name: string, perms: Permissions): Promise<string> {
+/** Mints a user of `acct` with `perms` (valid until `expiresAt`, when given); returns creds text. */
+export async function mintCreds(acct: Pick<AccountRecord, "account" | "signingKey">, name: string, perms: Permissions, expiresAt?: Date): Promise<string> {
   const user = newKey("user");
-  const jwt = await userJwt(name, user.getPublicKey(), acct.account, keyPair(acct.signingKey), perms);
+  const jwt = await userJwt(name, user.getPublicKey(), acct.account, keyPair(acct.signingKey), perms, expiresAt);
   return credsText(jwt, user.seed);
 }
 

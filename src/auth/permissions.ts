@@ -8,7 +8,8 @@
  * - a **native service** may use its namespace freely, except the control API and the feeds (it cannot answer or read
  *   control requests, nor forge log lines and events);
  * - a **runner** may only publish its namespace's log lines;
- * - the **node's agent** in a namespace (artifacts, feeds, durable triggers) may do anything but serve the control API.
+ * - the **node's agent** in a namespace (artifacts, feeds, durable triggers) may do anything but serve the control API;
+ * - the **dashboard** (`nex ui`) may only read: ask its namespace's nodes PING, LIST and INFO, and read the feeds.
  */
 import type { Permissions } from "@nats-io/jwt";
 import { subjects } from "../contract/index.js";
@@ -93,4 +94,32 @@ export function agentPermissions(): Permissions {
 /** A namespace's own users (what `nex ns creds` hands out): all of their namespace. */
 export function tenantPermissions(): Permissions {
   return {};
+}
+
+/**
+ * The dashboard's user (`nex ui` mints one per page load): PING, LIST and INFO of its namespace's control API, the
+ * namespace's feeds (live, and history through an ephemeral consumer of its feed stream), replies on its own inbox
+ * prefix only (so it never sees other clients' replies). It can deploy, stop or publish nothing.
+ */
+export function dashboardPermissions(ns: string, inboxPrefix: string): Permissions {
+  const stream = subjects.feedStream(ns);
+  return {
+    pub: {
+      allow: [
+        subjects.control(ns, "PING"),
+        subjects.control(ns, "PING", "*"),
+        subjects.control(ns, "LIST"),
+        subjects.control(ns, "LIST", "*"),
+        subjects.control(ns, "INFO", "*"),
+        "$JS.API.INFO",
+        `$JS.API.STREAM.INFO.${stream}`,
+        `$JS.API.CONSUMER.CREATE.${stream}`,
+        `$JS.API.CONSUMER.CREATE.${stream}.>`,
+        `$JS.API.CONSUMER.INFO.${stream}.>`,
+        `$JS.API.CONSUMER.DELETE.${stream}.>`,
+        `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+      ],
+    },
+    sub: { allow: [`${inboxPrefix}.>`, subjects.feedAll(ns)] },
+  };
 }

@@ -6,6 +6,7 @@
  * nex up                                              # NATS (if needed) and a node
  * nex devrun ./echo.js --trigger_subject=echo         # deploy
  * nex req echo 'hello nex!'                           # invoke
+ * nex ui                                              # the dashboard's URL
  * ```
  */
 import { Command } from "commander";
@@ -20,6 +21,7 @@ import { upCommand } from "./commands/up.js";
 import { kvCommand } from "./commands/kv.js";
 import { objCommand } from "./commands/obj.js";
 import { nsCommand } from "./commands/ns.js";
+import { uiCommand } from "./commands/ui.js";
 
 /** Builds the program (exported for tests and docs). */
 function buildProgram(): Command {
@@ -39,6 +41,7 @@ function buildProgram(): Command {
   program.addCommand(kvCommand());
   program.addCommand(objCommand());
   program.addCommand(nsCommand());
+  program.addCommand(uiCommand());
   return program;
 }
 

@@ -135,6 +135,8 @@ export interface WorkloadSummary {
   generation?: number;
   /** How many instances the workload should have. */
   replicas?: number;
+  /** Invocation latency (functions), when the node measures it. */
+  latencyMs?: { p50: number; p99: number };
 }
 
 /** A node's public description, in PING, INFO, AUCTION bids and heartbeats. */

@@ -97,6 +97,8 @@ export class TestEnv {
   private auth: AuthHome | undefined;
   private extraConfig: string | undefined;
   private creds: Partial<ConnectionConfig> = {};
+  /** The websocket URL of the server (`ws://127.0.0.1:<port>`), when started with `websocket`. */
+  wsUrl: string | undefined;
 
   private constructor(
     private readonly slots: ServerSlot[],
@@ -127,6 +129,7 @@ export class TestEnv {
     }
     const env = new TestEnv(slots, dir);
     env.wsPort = opts.websocket ? await freePort() : undefined;
+    env.wsUrl = env.wsPort ? `ws://127.0.0.1:${env.wsPort}` : undefined;
     const ws = env.wsPort ? `\nwebsocket { listen: "127.0.0.1:${env.wsPort}", no_tls: true }` : "";
     env.extraConfig = (auth ? auth.serverConfig(join(dir, "jwt")) : opts.extraConfig?.(dir)) ?? "";
     env.creds = opts.connection ?? {};

@@ -102,11 +102,8 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
 export async function runNodeForeground(opts: NodeOptions, onStopped?: () => Promise<void>): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const node = await NexNode.start(opts, log);
-  process.stdout.write(
-    `nex node ${node.opts.name} is up\n  id:        ${node.id}\n  nats:      ${node.opts.connection.servers.join(",")}\n` +
-      `  types:     ${node.opts.types.join(", ")}\n  sandbox:   ${node.opts.sandbox}\n`,
-  );
-  await new Promise<void>((resolve) => {
+  // The handlers come before the line that says the node is up: whoever reads that line may signal at once.
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (): void => {
       if (stopping) return;
@@ -118,6 +115,11 @@ export async function runNodeForeground(opts: NodeOptions, onStopped?: () => Pro
     process.once("SIGTERM", stop);
     node.onStopped(() => resolve());
   });
+  process.stdout.write(
+    `nex node ${node.opts.name} is up\n  id:        ${node.id}\n  nats:      ${node.opts.connection.servers.join(",")}\n` +
+      `  types:     ${node.opts.types.join(", ")}\n  sandbox:   ${node.opts.sandbox}\n`,
+  );
+  await stopped;
   await onStopped?.();
 }
 

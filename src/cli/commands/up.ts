@@ -1,7 +1,7 @@
 /**
  * `nex up`: the embedded default. If nothing answers at the NATS URL, start a local nats-server with JetStream in
  * operator mode (keys and credentials in the nex home, so every other command on this machine finds them), then a
- * node, in one foreground command. Ctrl-C stops both.
+ * node, in one foreground command, and the dashboard (`nex ui`) of the namespace. Ctrl-C stops all of it.
  */
 import { join } from "node:path";
 import { AuthorizationError } from "@nats-io/nats-core";
@@ -11,8 +11,10 @@ import { pushAccounts } from "../../auth/resolver.js";
 import { NexError } from "../../contract/index.js";
 import { connectNats, type ConnectionConfig } from "../../nats/connect.js";
 import { NATS_SERVER_INSTALL_HINT, findNatsServer, startNatsServer, type NatsServer } from "../../nats/server.js";
-import { action, connectionOf, intFlag, nexHome } from "../common.js";
+import type { Dashboard } from "../../ui/index.js";
+import { action, connectionOf, globals, intFlag, nexHome } from "../common.js";
 import { nodeOptionsFrom, nodeUpOptions, runNodeForeground, type NodeUpFlags } from "./node.js";
+import { UI_DEFAULTS, serveDashboard } from "./ui.js";
 
 async function natsAnswers(url: string[]): Promise<boolean> {
   try {
@@ -39,6 +41,29 @@ export async function pushHomeAccounts(home: AuthHome, servers: string[], dir: s
 
 interface UpFlags extends NodeUpFlags {
   wsPort: string;
+  ui: boolean;
+  uiPort: string;
+}
+
+/**
+ * The dashboard next to the node. Its page reads NATS at the websocket port on the NATS server's host. A dashboard
+ * that cannot start (its port is taken) is a warning: the node runs all the same.
+ */
+async function upDashboard(cmd: Command, flags: UpFlags, natsUrl: string): Promise<Dashboard | undefined> {
+  if (!flags.ui) return undefined;
+  if (!AuthHome.exists(nexHome()) && (globals(cmd).creds || globals(cmd).nkey || globals(cmd).user || globals(cmd).token)) {
+    process.stderr.write("nex up: no dashboard: the credentials given are the node's; run `nex ui` with a namespace's own\n");
+    return undefined;
+  }
+  const u = new URL(natsUrl.includes("://") ? natsUrl : `nats://${natsUrl}`);
+  const host = ["0.0.0.0", "localhost", "[::]", ""].includes(u.hostname) ? "127.0.0.1" : u.hostname;
+  const ws = `ws://${host}:${intFlag(flags.wsPort, "--ws-port", 1)!}`;
+  try {
+    return await serveDashboard(cmd, { host: UI_DEFAULTS.host, port: intFlag(flags.uiPort, "--ui-port", 0)!, ws: [ws] });
+  } catch (err) {
+    process.stderr.write(`nex up: no dashboard: ${(err as Error).message} (--ui-port picks another port, --no-ui turns it off)\n`);
+    return undefined;
+  }
 }
 
 /** `nex up` */
@@ -47,6 +72,8 @@ export function upCommand(): Command {
     new Command("up").description("start NATS (if none answers) in operator mode and a node, in the foreground; Ctrl-C stops both"),
   )
     .option("--ws-port <port>", "websocket port of the embedded server, for the dashboard", "4280")
+    .option("--ui-port <port>", "port of the dashboard on 127.0.0.1 (0 picks a free one)", String(UI_DEFAULTS.port))
+    .option("--no-ui", "do not serve the dashboard")
     .action(
       action(async (flags: UpFlags, cmd: Command) => {
         if (flags.dataDir) process.env["NEX_HOME"] = flags.dataDir;
@@ -86,7 +113,9 @@ export function upCommand(): Command {
           seedFile: flags.seedFile ?? join(dir, "node.seed"),
           ...(AuthHome.exists(dir) ? { authHome: dir } : {}),
         });
+        const ui = await upDashboard(cmd, flags, conn.servers[0]!);
         const stopServer = async (): Promise<void> => {
+          await ui?.stop();
           if (!server) return;
           process.stderr.write("stopping nats-server…\n");
           await server.stop();

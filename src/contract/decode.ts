@@ -63,11 +63,29 @@ function invalid(field: string, why: string): NexError {
   return new NexError("NEX_E_INVALID_FIELD", `${field}: ${why}`);
 }
 
-/** Quotes an untrusted value for an error message: bounded, control characters escaped. */
+/** Characters JSON.stringify leaves as they are that a terminal or a log viewer may act on. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/**
+ * Quotes an untrusted value for an error message: bounded, and with control, format and line-separator characters
+ * escaped. A non-string is shown in outline (a few levels, a few items): a value nested too deep for JSON.stringify
+ * must still get its coded error.
+ */
 export function quote(v: unknown, max = 80): string {
-  const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === "string" ? v : outline(v, 0);
   const cut = s.length > max ? `${s.slice(0, max)}…` : s;
-  return JSON.stringify(cut);
+  return JSON.stringify(cut).replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** A bounded rendering of a decoded JSON value: at most three levels and three items per level. */
+function outline(v: unknown, depth: number): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (v === null || typeof v !== "object") return String(v);
+  if (depth >= 3) return Array.isArray(v) ? "[…]" : "{…}";
+  if (Array.isArray(v)) return `[${v.slice(0, 3).map((x) => outline(x, depth + 1)).join(",")}${v.length > 3 ? ",…" : ""}]`;
+  const keys = Object.keys(v);
+  const shown = keys.slice(0, 3).map((k) => `${outline(k, 3)}:${outline((v as Record<string, unknown>)[k], depth + 1)}`);
+  return `{${shown.join(",")}${keys.length > 3 ? ",…" : ""}}`;
 }
 
 /** Parses a JSON body into an object, or throws NEX_E_BAD_REQUEST. An empty body is `{}`. */
@@ -126,6 +144,7 @@ export function durationMs(v: unknown, field: string, max: number = Number.MAX_S
     if (!Number.isFinite(v) || v < 0) throw invalid(field, "must be a non-negative number of milliseconds");
     ms = v;
   } else if (typeof v === "string") {
+    if (CONTROL.test(v)) throw invalid(field, "must not contain control characters");
     const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
     if (!m) throw invalid(field, `${quote(v)} is not a duration (e.g. 500ms, 30s, 5m, 1h)`);
     ms = Number(m[1]) * UNITS[m[2] ?? "ms"]!;
@@ -144,15 +163,14 @@ function optStringMap(o: Record<string, unknown>, k: string, maxEntries: number,
   const entries = Object.entries(v as Record<string, unknown>);
   if (entries.length > maxEntries) throw invalid(k, `must have at most ${maxEntries} entries`);
   let bytes = 0;
-  const out: Record<string, string> = {};
   for (const [key, val] of entries) {
     if (typeof val !== "string") throw invalid(`${k}.${quote(key, 40)}`, "must be a string");
     if (val.includes("\u0000") || key.includes("\u0000")) throw invalid(`${k}.${quote(key, 40)}`, "must not contain NUL");
     bytes += key.length + val.length;
-    out[key] = val;
   }
   if (bytes > maxBytes) throw invalid(k, `must be at most ${maxBytes} bytes in all`);
-  return out;
+  // Own properties, whatever the key: an assignment `out["__proto__"] = v` would set the prototype and drop the entry.
+  return Object.fromEntries(entries as [string, string][]);
 }
 
 function optStringArray(o: Record<string, unknown>, k: string, maxItems: number, maxLen: number): string[] | undefined {

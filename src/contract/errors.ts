@@ -118,9 +118,11 @@ export const Headers = {
   NexErrorCode: "Nex-Error-Code",
 } as const;
 
-/** Makes a string safe as a header value: control characters (a CR or LF would break the protocol) become spaces; bounded. */
+/**
+ * Makes a string safe as a header value: bounded, and control characters (a CR or LF would break the protocol), format
+ * characters (bidirectional overrides), line separators and lone surrogates (a cut pair) become spaces.
+ */
 export function headerValue(s: string, max = 256): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f]+/g, " ");
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return cut.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]+/gu, " ");
 }

@@ -150,7 +150,13 @@ export class ArtifactStore {
    * privilege than an unprivileged user has (a root node reads through `setpriv` as nobody).
    */
   private fromFile(url: URL): Uint8Array {
-    const asked = fileURLToPath(url);
+    let asked: string;
+    try {
+      asked = fileURLToPath(url);
+    } catch (err) {
+      // A host, or an encoded "/" in the path: no file of this host has that name.
+      throw new NexError("NEX_E_BAD_LOCATION", `${url.href} names no local file: ${(err as Error).message}`);
+    }
     let path: string;
     try {
       path = realpathSync(asked);

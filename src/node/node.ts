@@ -227,7 +227,8 @@ export class NexNode {
     return {
       ping: guard(async (_ns, body) => {
         const { tags } = decode.ping(body);
-        return tagsMatch(this.tags, tags) ? this.summary() : DECLINE;
+        if (!tagsMatch(this.tags, tags)) throw new NexError("NEX_E_NODE_NOT_FOUND", `node ${this.id} does not have the tags asked for`);
+        return this.summary();
       }),
       info: guard(async (ns, body, origin) => {
         decode.info(body);
@@ -254,7 +255,7 @@ export class NexNode {
       }),
       list: guard(async (ns, body, origin) => {
         if (ns === SYSTEM_NAMESPACE) this.requireAdmin(origin, "LIST across namespaces");
-        else if (!this.serves(ns)) return DECLINE;
+        else this.requireNamespace(ns);
         const { name } = decode.list(body);
         const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
         return reply;

@@ -21,6 +21,7 @@ import {
   NexError,
   decode,
   subjects,
+  type AuctionRequest,
   type Bid,
   type ControlVerb,
   type DeployReply,
@@ -29,6 +30,7 @@ import {
   type ListReply,
   type NodeInfo,
   type NodeSummary,
+  type RequestedLimits,
   type StopReply,
   type WorkloadSummary,
   type WorkloadType,
@@ -138,9 +140,13 @@ export class NexClient {
     return this.request<NodeInfo>("INFO", await this.resolveNode(node), {});
   }
 
-  /** Asks every node for a bid; sorted best (least loaded) first. */
-  async auction(type: WorkloadType, tags?: Record<string, string>): Promise<Bid[]> {
-    const bids = await this.gather<Bid>("AUCTION", { type, tags, namespace: this.namespace });
+  /**
+   * Asks every node for a bid; sorted best (least loaded) first. With `limits` (what the deploy will ask for), nodes
+   * whose maximums they exceed, or that cannot enforce them, do not bid.
+   */
+  async auction(type: WorkloadType, tags?: Record<string, string>, limits: RequestedLimits = {}): Promise<Bid[]> {
+    const body: AuctionRequest = { type, tags, namespace: this.namespace, ...definedLimits(limits) };
+    const bids = await this.gather<Bid>("AUCTION", body);
     return bids
       .filter((b) => b && typeof b.score === "number" && b.node?.nodeId)
       .sort((a, b) => a.score - b.score || a.node.workloads - b.node.workloads || a.node.nodeId.localeCompare(b.node.nodeId));
@@ -157,7 +163,7 @@ export class NexClient {
     if (placement.node) {
       nodeId = await this.resolveNode(placement.node);
     } else {
-      const all = placement.bids ?? (await this.auction(req.type, tags));
+      const all = placement.bids ?? (await this.auction(req.type, tags, req));
       bids = all.length;
       if (all.length === 0) {
         throw new NexError(
@@ -233,6 +239,16 @@ export class NexClient {
     if (e) throw e;
     return msg;
   }
+}
+
+/** The limits of a request that are set, and only those (an auction names what the deploy will ask for). */
+export function definedLimits(r: RequestedLimits): RequestedLimits {
+  const out: RequestedLimits = {};
+  if (r.memoryLimitMiB !== undefined) out.memoryLimitMiB = r.memoryLimitMiB;
+  if (r.timeoutMs !== undefined) out.timeoutMs = r.timeoutMs;
+  if (r.maxProcesses !== undefined) out.maxProcesses = r.maxProcesses;
+  if (r.cpus !== undefined) out.cpus = r.cpus;
+  return out;
 }
 
 /** The coded error carried by a reply, if it is an error reply. */

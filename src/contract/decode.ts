@@ -20,18 +20,24 @@ import {
   type Lifecycle,
   type ListRequest,
   type PingRequest,
+  type RequestedLimits,
   type RestartPolicy,
   type StopRequest,
   type WorkloadSpec,
   type WorkloadType,
 } from "./types.js";
 
-/** Defaults and bounds for fields a deploy request may leave out. */
+/** Defaults for fields a deploy request may leave out, and the widest bounds the wire accepts (a node's own maximums are lower). */
 export const DEPLOY_DEFAULTS = {
   timeoutMs: 5_000,
   maxProcesses: 64,
   maxTimeoutMs: 15 * 60_000,
+  minMemoryLimitMiB: 8,
   maxMemoryLimitMiB: 65_536,
+  maxMaxProcesses: 65_536,
+  /** A CPU limit is enforced in slices of 1 ms per 100 ms: 0.01 is the smallest share. */
+  minCpus: 0.01,
+  maxCpus: 1_024,
 } as const;
 
 /** Size bounds on request fields (a body as a whole is also bounded by the server's max_payload). */
@@ -130,6 +136,13 @@ function optInt(o: Record<string, unknown>, k: string, min: number, max: number)
   return v;
 }
 
+function optNumber(o: Record<string, unknown>, k: string, min: number, max: number): number | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) throw invalid(k, `must be a number from ${min} to ${max}`);
+  return v;
+}
+
 function optBool(o: Record<string, unknown>, k: string): boolean | undefined {
   const v = o[k];
   if (v === undefined || v === null) return undefined;
@@ -212,8 +225,22 @@ export function decodeType(v: unknown): WorkloadType {
 
 const DEPLOY_FIELDS = [
   "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "memoryLimitMiB",
-  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses",
+  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses", "cpus",
 ] as const satisfies readonly (keyof DeployRequest)[];
+
+/** The limits a deploy or an auction may name, each within the wire's bounds. */
+function requestedLimits(body: Record<string, unknown>): RequestedLimits {
+  const out: RequestedLimits = {};
+  const memoryLimitMiB = optInt(body, "memoryLimitMiB", DEPLOY_DEFAULTS.minMemoryLimitMiB, DEPLOY_DEFAULTS.maxMemoryLimitMiB);
+  const timeoutMs = optInt(body, "timeoutMs", 1, DEPLOY_DEFAULTS.maxTimeoutMs);
+  const maxProcesses = optInt(body, "maxProcesses", 1, DEPLOY_DEFAULTS.maxMaxProcesses);
+  const cpus = optNumber(body, "cpus", DEPLOY_DEFAULTS.minCpus, DEPLOY_DEFAULTS.maxCpus);
+  if (memoryLimitMiB !== undefined) out.memoryLimitMiB = memoryLimitMiB;
+  if (timeoutMs !== undefined) out.timeoutMs = timeoutMs;
+  if (maxProcesses !== undefined) out.maxProcesses = maxProcesses;
+  if (cpus !== undefined) out.cpus = cpus;
+  return out;
+}
 
 /** Decodes a DEPLOY body and fills in defaults. The namespace comes from the subject when the body has none. */
 function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<WorkloadSpec, "id" | "createdAt"> {
@@ -243,6 +270,8 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<
     throw invalid("lifecycle", isFunction ? "functions have lifecycle function" : "services are a service or a job");
   }
   const restart: RestartPolicy = oneOf(body, "restart", ["never", "on-failure", "always"] as const) ?? (lifecycle === "job" ? "never" : "on-failure");
+  const limits = requestedLimits(body);
+  if (isFunction && limits.cpus !== undefined) throw invalid("cpus", "only native workloads have a CPU limit");
   const argv = optStringArray(body, "argv", FIELD_LIMITS.argv, FIELD_LIMITS.argBytes) ?? [];
   const env = optStringMap(body, "env", FIELD_LIMITS.envVars, FIELD_LIMITS.envBytes) ?? {};
   for (const k of Object.keys(env)) {
@@ -260,13 +289,14 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<
     argv,
     env,
     triggers,
-    timeoutMs: optInt(body, "timeoutMs", 1, DEPLOY_DEFAULTS.maxTimeoutMs) ?? DEPLOY_DEFAULTS.timeoutMs,
-    memoryLimitMiB: optInt(body, "memoryLimitMiB", 8, DEPLOY_DEFAULTS.maxMemoryLimitMiB) ?? WORKLOAD_TYPES[type].defaultMemoryMiB,
+    timeoutMs: limits.timeoutMs ?? DEPLOY_DEFAULTS.timeoutMs,
+    memoryLimitMiB: limits.memoryLimitMiB ?? WORKLOAD_TYPES[type].defaultMemoryMiB,
     lifecycle,
     restart,
     tags: optTags(body, "tags") ?? {},
     noNetwork: optBool(body, "noNetwork") ?? false,
-    maxProcesses: optInt(body, "maxProcesses", 1, 65_536) ?? DEPLOY_DEFAULTS.maxProcesses,
+    maxProcesses: limits.maxProcesses ?? DEPLOY_DEFAULTS.maxProcesses,
+    ...(limits.cpus !== undefined ? { cpus: limits.cpus } : {}),
   };
 }
 
@@ -287,10 +317,11 @@ export const decode = {
     return {};
   },
 
-  /** AUCTION: `{type, tags?, namespace?}`. */
+  /** AUCTION: `{type, tags?, namespace?, memoryLimitMiB?, timeoutMs?, maxProcesses?, cpus?}`. */
   auction(body: Record<string, unknown>): AuctionRequest {
-    only(body, ["type", "tags", "namespace"]);
-    const req: AuctionRequest = { type: decodeType(body["type"]) };
+    only(body, ["type", "tags", "namespace", "memoryLimitMiB", "timeoutMs", "maxProcesses", "cpus"]);
+    const req: AuctionRequest = { type: decodeType(body["type"]), ...requestedLimits(body) };
+    if (isFunctionType(req.type) && req.cpus !== undefined) throw invalid("cpus", "only native workloads have a CPU limit");
     const tags = optTags(body, "tags");
     if (tags) req.tags = tags;
     const ns = optName(body, "namespace");

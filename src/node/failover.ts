@@ -77,6 +77,7 @@ function requestFromSpec(spec: WorkloadSpec): DeployRequest {
     tags: spec.tags,
     noNetwork: spec.noNetwork,
     maxProcesses: spec.maxProcesses,
+    ...(spec.cpus !== undefined ? { cpus: spec.cpus } : {}),
   };
 }
 

@@ -40,6 +40,7 @@ import { EventPublisher, ensureFeedStream } from "./events.js";
 import { Failover, ensureClaimStream, relocate } from "./failover.js";
 import { loadIdentity, type NodeIdentity } from "./identity.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
+import { capDefaults, overMaximum, unsupportedLimit } from "./limits.js";
 import { StateStore } from "./state.js";
 import { Tenancy, type Origin } from "./tenancy.js";
 import { automaticTags, tagsMatch } from "./tags.js";
@@ -126,7 +127,7 @@ export class NexNode {
         maxBytes: opts.maxArtifactBytes,
         allowFileDirs: opts.allowFileDirs,
       });
-      const workloads = new WorkloadManager({ nodeId: identity.id, runtimes, artifacts, state, host, maxWorkloads: opts.maxWorkloads });
+      const workloads = new WorkloadManager({ nodeId: identity.id, runtimes, artifacts, state, host, maxWorkloads: opts.maxWorkloads, maximums: opts.maximums });
       const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags);
       await node.boot(state, log);
       return node;
@@ -237,6 +238,8 @@ export class NexNode {
           ...this.summary(),
           namespaces: this.opts.namespaces,
           sandbox: this.opts.sandbox,
+          maximums: this.opts.maximums,
+          cpuLimits: this.runtimes.get("native")?.limitSupport?.().cpus ?? false,
           workloadList: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns),
         };
         return info;
@@ -244,7 +247,7 @@ export class NexNode {
       auction: guard(async (ns, body) => this.bid(ns, decode.auction(body))),
       deploy: guard(async (ns, body) => {
         this.requireNamespace(ns);
-        const spec = decode.deploy(body, ns);
+        const spec = capDefaults(decode.deploy(body, ns), body, this.opts.maximums);
         if (this.state !== "running") throw new NexError("NEX_E_LAMEDUCK", `node ${this.id} is ${this.state} and takes no new work`);
         return this.workloads.deploy(spec);
       }),
@@ -273,9 +276,12 @@ export class NexNode {
   /** A bid for an auction, or DECLINE when this node can't or shouldn't take the workload. */
   private bid(ns: string, req: AuctionRequest): Bid | typeof DECLINE {
     if (this.state !== "running" || !this.serves(ns)) return DECLINE;
-    if (!this.runtimes.has(req.type)) return DECLINE;
+    const runtime = this.runtimes.get(req.type);
+    if (!runtime) return DECLINE;
     if (!tagsMatch(this.tags, req.tags)) return DECLINE;
     if (this.workloads.count >= this.opts.maxWorkloads) return DECLINE;
+    // Limits the auction names must be within this node's maximums and ones it can enforce; absent ones get defaults it caps.
+    if (overMaximum(req.type, req, this.opts.maximums) || unsupportedLimit(req.type, req, runtime.limitSupport?.())) return DECLINE;
     const s = this.summary();
     // Lower is better. A fully busy CPU (load 1.0 per core) weighs as much as 20 workloads; a node short of
     // memory goes to the back of the line.

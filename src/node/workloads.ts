@@ -6,11 +6,13 @@ import {
   NexError,
   type DeployReply,
   type WorkloadSpec,
+  type WorkloadMaximums,
   type WorkloadSummary,
   type WorkloadType,
 } from "../contract/index.js";
 import type { Runtime, RuntimeHost, WorkloadHandle } from "../runtimes/runtime.js";
 import type { ArtifactStore } from "./artifacts.js";
+import { overMaximum, unsupportedLimit } from "./limits.js";
 import type { StateStore } from "./state.js";
 
 interface Entry {
@@ -27,6 +29,8 @@ export interface WorkloadManagerDeps {
   state: StateStore | undefined;
   host: RuntimeHost;
   maxWorkloads: number;
+  /** What one workload may ask for at most. */
+  maximums: WorkloadMaximums;
 }
 
 /** Owns the node's running workloads. */
@@ -65,6 +69,9 @@ export class WorkloadManager {
     if (!previous && this.entries.size >= this.d.maxWorkloads) {
       throw new NexError("NEX_E_LIMIT", `node runs ${this.entries.size} workloads, its limit`);
     }
+    // Before anything is fetched or started: a restored spec is held to today's maximums as a new deploy is.
+    const refused = overMaximum(partial.type, partial, this.d.maximums) ?? unsupportedLimit(partial.type, partial, runtime.limitSupport?.());
+    if (refused) throw refused;
     // Only a native workload without the sandbox executes the cache file itself; the sandbox copies it from an fd.
     const executable = partial.type === "native" && !this.d.host.sandbox;
     const artifact = await this.d.artifacts.fetch(partial.namespace, partial.location, partial.sha256, { executable });

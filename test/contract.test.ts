@@ -9,10 +9,13 @@ import {
   triggerSubjectProblem,
   typeFromFileName,
   decode,
+  headerValue,
   parseBody,
+  quote,
 } from "../src/contract/index.js";
 import { join } from "node:path";
 import { resolveNodeOptions } from "../src/node/options.js";
+import { tagsMatch } from "../src/node/tags.js";
 import { collect, spawnCli } from "../src/testkit/index.js";
 import { errorsMarkdown } from "../src/contract/errors-doc.js";
 import { REPO_ROOT } from "../src/testkit/index.js";
@@ -118,6 +121,34 @@ test("decode - requests are read strictly: wrong types, unknown fields and contr
   assert.match(code(() => decode.auction({ type: 3 })), /^NEX_E_UNKNOWN_TYPE/);
   assert.match(code(() => parseBody(new TextEncoder().encode("[1]"))), /^NEX_E_BAD_REQUEST/);
   assert.match(code(() => parseBody(new Uint8Array([0xff, 0xfe]))), /^NEX_E_BAD_REQUEST/);
+});
+
+test("decode - a value nested deeper than JSON.stringify can follow still gets its coded error", () => {
+  // Found by the control API fuzz: quoting the bad value overflowed the stack and the node answered NEX_E_INTERNAL.
+  const deep = JSON.parse("[".repeat(100_000) + "]".repeat(100_000)) as unknown;
+  assert.throws(() => decode.deploy({ name: "f", type: deep, location: "nats://B/k" }), (e: NexError) => e.code === "NEX_E_UNKNOWN_TYPE" && e.message.length < 200);
+  assert.throws(() => decode.auction({ type: { a: deep } }), (e: NexError) => e.code === "NEX_E_UNKNOWN_TYPE");
+  assert.equal(quote([1, "two", { three: 3 }, 4]), '"[1,\\"two\\",{\\"three\\":3},…]"');
+});
+
+test("decode - map keys such as __proto__ are kept as sent, so a tag filter is never widened", () => {
+  // Found by the control API fuzz: `out["__proto__"] = v` set a prototype and dropped the entry.
+  const body = parseBody(new TextEncoder().encode('{"tags":{"__proto__":"x","zone":"eu"}}'));
+  const { tags } = decode.ping(body);
+  assert.deepEqual(Object.keys(tags ?? {}), ["__proto__", "zone"]);
+  assert.equal(tagsMatch({ zone: "eu" }, tags), false, "a node without the tag does not match");
+  const spec = decode.deploy(parseBody(new TextEncoder().encode('{"name":"s","type":"native","location":"nats://B/k","env":{"__proto__":"1"}}')));
+  assert.equal(Object.getOwnPropertyDescriptor(spec.env, "__proto__")?.value, "1");
+});
+
+test("decode - durations and error texts carry no control characters", () => {
+  // Found by the control API fuzz: "30s\n" was trimmed into 30 s, and C1, bidi and line-separator characters of a
+  // request reached the error header.
+  assert.throws(() => decode.lameduck({ delayMs: "30s\n" }), /delayMs: must not contain control characters/);
+  assert.deepEqual(decode.lameduck({ delayMs: " 30s " }), { delayMs: 30_000 });
+  assert.equal(quote("a\u0085b\u202ec\u2028d\u007f"), '"a\\u0085b\\u202ec\\u2028d\\u007f"');
+  assert.equal(headerValue("a\r\nb\u0085c\u202ed\u2028e\ud800"), "a b c d e ");
+  assert.equal(headerValue(`${"x".repeat(255)}😀`), `${"x".repeat(255)} …`, "a pair cut in two leaves no lone surrogate");
 });
 
 test("subjects - control, log and event subjects parse back into their parts", () => {

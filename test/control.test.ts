@@ -86,6 +86,30 @@ describe("control API", () => {
     await assert.rejects(client.info("NOSUCHNODE"), (e: Error & { code?: string }) => e.code === "NEX_E_NODE_NOT_FOUND");
   });
 
+  test("control API - a targeted PING the node does not match and a targeted LIST of a namespace it does not serve are answered, not met with silence", async () => {
+    // Found by the control API fuzz: both were declined the way a broadcast is, and the sender waited for its timeout.
+    const ping = await nc.request(subjects.control("default", "PING", node.id), JSON.stringify({ tags: { zone: "nowhere" } }), { timeout: 5_000 });
+    assert.equal(errorFromReply(ping)?.code, "NEX_E_NODE_NOT_FOUND");
+    const admin = await env.adminNc();
+    const list = await admin.request(subjects.control("ghost", "LIST", node.id), "{}", { timeout: 5_000 });
+    assert.equal(errorFromReply(list)?.code, "NEX_E_NODE_NOT_FOUND");
+    // On the broadcast subjects the node stays silent, and the sender just sees no node.
+    assert.deepEqual(await client.ping({ zone: "nowhere" }), []);
+  });
+
+  test("control API - a file:// location with an encoded slash is a bad location, and a type nested 100,000 deep an unknown type", async () => {
+    // Found by the control API fuzz: both were answered NEX_E_INTERNAL.
+    await expectCode({ ...valid(), location: "file:///tmp/a%2fb.js" }, "NEX_E_BAD_LOCATION", "400");
+    await expectCode(`{"name":"fn","type":${"[".repeat(100_000)}${"]".repeat(100_000)},"location":"nats://B/k"}`, "NEX_E_UNKNOWN_TYPE", "400");
+  });
+
+  test("control API - error headers are printable whatever the request held", async () => {
+    // Found by the control API fuzz: C1 controls, bidi overrides and line separators of a field name reached the header.
+    const m = await deployRaw({ ...valid(), "\u0085\u202e\u2028\u009b31m": 1 });
+    assert.equal(errorFromReply(m)?.code, "NEX_E_INVALID_FIELD");
+    assert.match(m.headers?.get("Nats-Service-Error") ?? "", /^[\x20-\x7e…]+$/);
+  });
+
   test("control API - after all the bad requests, nothing else is disturbed", async () => {
     assert.equal((await client.invoke("echo", "ok")).string(), "echo:ok");
     const info = await client.request<NodeInfo>("INFO", node.id, {});

@@ -4,15 +4,20 @@
  * that is what proves the probe itself can tell.
  */
 import { strict as assert } from "node:assert";
+import { existsSync, readFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { availableParallelism, loadavg } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { NexClient } from "../src/client/index.js";
 import type { DeployRequest, WorkloadSummary } from "../src/contract/index.js";
 import type { NexNode } from "../src/node/node.js";
 import { TestEnv, check } from "../src/testkit/index.js";
-import { LogCollector, cgroupDirsOf, deployFile, processesMentioning, summary } from "./helpers/native.js";
+import { LogCollector, cgroupDirsOf, cpuSecondsOf, deployFile, processesMentioning, summary } from "./helpers/native.js";
 
 const SHELL = "/bin/dash";
+const BASH = "/bin/bash";
 
 interface ProbeResult {
   out: string;
@@ -39,11 +44,11 @@ void describe("native sandbox", () => {
   after(() => env?.stop());
 
   /** Runs a shell script as a job and returns its output once it has exited. */
-  async function probe(node: NexNode, script: string, args: string[] = [], extra: Partial<DeployRequest> = {}): Promise<ProbeResult> {
+  async function probe(node: NexNode, script: string, args: string[] = [], extra: Partial<DeployRequest> = {}, shell = SHELL): Promise<ProbeResult> {
     const name = `probe-${++seq}`;
     const logs = new LogCollector(nc, "default", name);
     try {
-      const id = await deployFile(client, node.id, name, SHELL, { lifecycle: "job", argv: ["-c", script, name, ...args], ...extra });
+      const id = await deployFile(client, node.id, name, shell, { lifecycle: "job", argv: ["-c", script, name, ...args], ...extra });
       const s = await check(async () => {
         const x = await summary(client, name);
         return x && (x.state === "exited" || x.state === "failed") ? x : undefined;
@@ -117,6 +122,23 @@ void describe("native sandbox", () => {
     assert.ok(on.out.split("\n").filter((l) => l.startsWith("if ")).length > 1, "the shared network has more than lo");
   });
 
+  void test("native sandbox - with the network shared, a service on the host's loopback is reachable; with noNetwork it is not", async (t) => {
+    // What docs/sandbox.md says the sandbox cannot enforce: bubblewrap shares the host's network namespace whole.
+    const heard: string[] = [];
+    const server = createServer((sock) => sock.on("data", (d: Buffer) => void heard.push(d.toString().trim())));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    t.after(() => server.close());
+    const port = String((server.address() as AddressInfo).port);
+    // bash, for its /dev/tcp; a dynamic binary, so the sandbox binds the system libraries for it.
+    const script = 'if exec 3<>"/dev/tcp/127.0.0.1/$1"; then echo "hello from $2" >&3; echo "reached"; else echo "refused"; fi';
+    const shared = await probe(sandboxed, script, [port, "shared"], {}, BASH);
+    assert.match(shared.out, /reached/);
+    await check(() => heard.includes("hello from shared"), 5_000);
+    const isolated = await probe(sandboxed, script, [port, "isolated"], { noNetwork: true }, BASH);
+    assert.match(isolated.out, /refused/);
+    assert.ok(!heard.includes("hello from isolated"), "nothing came from the workload without a network");
+  });
+
   void test("native sandbox - a workload is killed when it goes past its memory limit, and the node is fine", async (t) => {
     // Doubles a string up to 128 MiB: far past the 32 MiB limit, yet harmless if the limit did not hold.
     const script = 's=x; i=0; while [ $i -lt 27 ]; do s="$s$s"; i=$((i+1)); done; echo "survived with ${#s} bytes"';
@@ -127,6 +149,30 @@ void describe("native sandbox", () => {
     t.diagnostic(`lastError: ${r.s.lastError}`);
     assert.match(r.s.lastError ?? "", /out of memory|killed|exited/);
     await nodeIsHealthy(sandboxed);
+  });
+
+  void test("native sandbox - a busy loop held to cpus 0.2 uses about a fifth of a CPU, and the kernel throttles it", async (t) => {
+    const spin = { argv: ["-c", "while :; do :; done"], restart: "never" as const };
+    const limited = await deployFile(client, sandboxed.id, "spin-limited", SHELL, { ...spin, cpus: 0.2 });
+    t.after(() => client.stop("spin-limited").catch(() => undefined));
+    await check(() => cpuSecondsOf(limited) > 0, 10_000);
+    const [c0, w0] = [cpuSecondsOf(limited), performance.now()];
+    // A measuring window, not a wait for something to happen.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const used = (cpuSecondsOf(limited) - c0) / ((performance.now() - w0) / 1000);
+    t.diagnostic(`cpus 0.2: ${used.toFixed(2)} of a CPU (load ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} CPUs)`);
+    // Wide margins: a behaviour check, not a timing target. A busy host can only make the loop use less.
+    assert.ok(used < 0.6, `the limited loop used ${used.toFixed(2)} of a CPU`);
+    assert.ok(used > 0.02, "the limited loop ran");
+    // The kernel says why: the cgroup's quota ran out, period after period (a host too busy to give even 0.2 may not).
+    const stat = cgroupDirsOf(limited).map((d) => join(d, "cpu.stat")).find((f) => existsSync(f));
+    assert.ok(stat, "the workload has a cpu cgroup");
+    const throttled = Number(/^nr_throttled (\d+)$/m.exec(readFileSync(stat, "utf8"))?.[1]);
+    t.diagnostic(`nr_throttled ${throttled}`);
+    if (loadavg()[0]! < availableParallelism()) assert.ok(throttled > 0, "the quota held the loop back");
+    await nodeIsHealthy(sandboxed);
+    await client.stop("spin-limited");
+    assert.deepEqual(cgroupDirsOf(limited), [], "its cgroups, the cpu one too, are gone");
   });
 
   void test("native sandbox - a fork bomb is held to the process limit, and stop kills all of it", async (t) => {

@@ -228,7 +228,11 @@ void describe("reconciler (three-server cluster)", () => {
     for (const s of [`KV_${STATE_BUCKET}`, `KV_${NODES_BUCKET}`, "NEX_CLAIMS"]) assert.equal((await jsm.streams.info(s)).config.num_replicas, 3, `${s} is replicated`);
     const leader = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).cluster?.leader ?? "n0";
     await env.killServer(Number(leader.replace(/^n/, "")));
-    const r = await check(async () => env.deployJs(client, "ha", `() => "ha"`, ["ha"], {}, { node: a.id }), 40_000, 500);
+    // A request sent while the client's own server goes away is lost with the connection: wait until it is back.
+    await check(async () => client.request("PING", a.id, {}), 30_000, 200);
+    const r = await check(async () => env.deployJs(client, "ha", `() => "ha"`, ["ha"], {}, { node: a.id }), 40_000, 500).catch((err: Error) => {
+      throw new Error(`${err.message}\nnode a said:\n${a.logs()}`);
+    });
     assert.equal(r.nodeId, a.id);
     await kill9(a);
     const [moved] = await exactly(client, "ha", 1, 45_000, 500).catch((err: Error) => {

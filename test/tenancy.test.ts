@@ -11,10 +11,12 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Kvm } from "@nats-io/kv";
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import type { NexClient } from "../src/client/index.js";
-import { NexError, STATE_BUCKET } from "../src/contract/index.js";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
+import { claimsOf } from "../src/auth/jwts.js";
+import { errorFromReply, type NexClient } from "../src/client/index.js";
+import { NexError, STATE_BUCKET, subjects } from "../src/contract/index.js";
 import { connectNats } from "../src/nats/connect.js";
+import { parseCredsText } from "../src/nats/nkeys.js";
 import type { NexNode } from "../src/node/node.js";
 import { REPO_ROOT, TestEnv, check, collect, spawnCli } from "../src/testkit/index.js";
 import { LogCollector } from "./helpers/native.js";
@@ -129,6 +131,25 @@ void describe("tenancy", () => {
     await assert.rejects(ncA.request(`$NEX.SVC.b.control.STOP.${node.id}`, JSON.stringify({ id: victim.id }), { timeout: 1_000 }), /no responders/);
     const lame = await failure(a.lameduck(node.id, 1_000));
     assert.equal(lame.code, "NEX_E_FORBIDDEN");
+    assert.equal((await b.list({ name: "secret" })).length, 1, "b's workload is still there");
+    assert.equal((await a.ping())[0]?.state, "running");
+  });
+
+  void test("tenancy - a tenant's own Nats-Request-Info header passes it off neither as the control plane nor as another namespace", async () => {
+    const accountOf = (file: string): string => {
+      const c = claimsOf(parseCredsText(readFileSync(file, "utf8")).jwt);
+      return c.nats?.issuer_account ?? c.iss;
+    };
+    const ask = async (verb: "LAMEDUCK" | "STOP", body: object, acc: string): Promise<NexError | undefined> => {
+      const h = natsHeaders();
+      h.set("Nats-Request-Info", JSON.stringify({ acc }));
+      const m = await ncA.request(subjects.control("a", verb, node.id), JSON.stringify(body), { timeout: 5_000, headers: h });
+      return errorFromReply(m);
+    };
+    // The server replaces the header on the way through the import; the node reads the account the server vouches for.
+    assert.equal((await ask("LAMEDUCK", {}, accountOf(env.connection.credsFile!)))?.code, "NEX_E_FORBIDDEN");
+    const victim = (await b.list({ name: "secret" }))[0]!;
+    assert.equal((await ask("STOP", { id: victim.id }, accountOf(env.tenant("b").credsFile!)))?.code, "NEX_E_NOT_FOUND");
     assert.equal((await b.list({ name: "secret" })).length, 1, "b's workload is still there");
     assert.equal((await a.ping())[0]?.state, "running");
   });

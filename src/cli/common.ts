@@ -174,6 +174,14 @@ export function durationFlag(value: string, flag: string): number {
   return durationMs(/^\d+$/.test(value.trim()) ? Number(value) : value, flag);
 }
 
+/** A number flag (fractions allowed, e.g. `--cpus 0.5`), or NEX_E_INVALID_FIELD naming it. */
+export function numberFlag(value: string | undefined, flag: string, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n <= min) throw new NexError("NEX_E_INVALID_FIELD", `${flag}: must be a number above ${min}, not ${JSON.stringify(value)}`);
+  return n;
+}
+
 /** An integer flag of at least `min`, or NEX_E_INVALID_FIELD naming the flag (a typo never silently means "off"). */
 export function intFlag(value: string | undefined, flag: string, min = 1): number | undefined {
   if (value === undefined) return undefined;

@@ -21,6 +21,7 @@ import {
   NexError,
   decode,
   subjects,
+  type AuctionRequest,
   type Bid,
   type ControlVerb,
   type DeployReply,
@@ -30,6 +31,7 @@ import {
   type ListReply,
   type NodeInfo,
   type NodeSummary,
+  type RequestedLimits,
   type StopReply,
   type WorkloadSummary,
   type WorkloadType,
@@ -145,9 +147,16 @@ export class NexClient {
     return this.request<NodeInfo>("INFO", await this.resolveNode(node), {});
   }
 
-  /** Asks every node for a bid; sorted best (least loaded) first. */
-  async auction(type: WorkloadType, tags?: Record<string, string>, opts: { sandbox?: boolean; exclude?: string[] } = {}): Promise<Bid[]> {
-    const bids = await this.gather<Bid>("AUCTION", { type, tags, namespace: this.namespace, ...opts });
+  /**
+   * Asks every node for a bid; sorted best (least loaded) first. With limits (what the deploy will ask for), nodes
+   * whose maximums they exceed, or that cannot enforce them, do not bid; `sandbox` asks for nodes with the sandbox,
+   * `exclude` leaves nodes out.
+   */
+  async auction(type: WorkloadType, tags?: Record<string, string>, opts: AuctionOptions = {}): Promise<Bid[]> {
+    const body: AuctionRequest = { type, tags, namespace: this.namespace, ...definedLimits(opts) };
+    if (opts.sandbox !== undefined) body.sandbox = opts.sandbox;
+    if (opts.exclude !== undefined) body.exclude = opts.exclude;
+    const bids = await this.gather<Bid>("AUCTION", body);
     return bids
       .filter((b) => b && typeof b.score === "number" && b.node?.nodeId)
       .sort((a, b) => a.score - b.score || a.node.workloads - b.node.workloads || a.node.nodeId.localeCompare(b.node.nodeId));
@@ -164,7 +173,7 @@ export class NexClient {
     if (placement.node) {
       nodeId = await this.resolveNode(placement.node);
     } else {
-      const all = placement.bids ?? (await this.auction(req.type, tags));
+      const all = placement.bids ?? (await this.auction(req.type, tags, req));
       bids = all.length;
       if (all.length === 0) {
         throw new NexError(
@@ -252,6 +261,19 @@ export class NexClient {
     if (e) throw e;
     return msg;
   }
+}
+
+/** What an auction asks of the bidders. */
+export type AuctionOptions = RequestedLimits & { sandbox?: boolean; exclude?: string[] };
+
+/** The limits of a request that are set, and only those (an auction names what the deploy will ask for). */
+export function definedLimits(r: RequestedLimits): RequestedLimits {
+  const out: RequestedLimits = {};
+  if (r.memoryLimitMiB !== undefined) out.memoryLimitMiB = r.memoryLimitMiB;
+  if (r.timeoutMs !== undefined) out.timeoutMs = r.timeoutMs;
+  if (r.maxProcesses !== undefined) out.maxProcesses = r.maxProcesses;
+  if (r.cpus !== undefined) out.cpus = r.cpus;
+  return out;
 }
 
 /** The coded error carried by a reply, if it is an error reply. */

@@ -20,6 +20,7 @@ import {
   type Lifecycle,
   type ListRequest,
   type PingRequest,
+  type RequestedLimits,
   type RestartPolicy,
   type PlaceRequest,
   type RequestedWorkload,
@@ -27,13 +28,18 @@ import {
   type WorkloadType,
 } from "./types.js";
 
-/** Defaults and bounds for fields a deploy request may leave out. */
+/** Defaults for fields a deploy request may leave out, and the widest bounds the wire accepts (a node's own maximums are lower). */
 export const DEPLOY_DEFAULTS = {
   timeoutMs: 5_000,
   maxProcesses: 64,
   maxTimeoutMs: 15 * 60_000,
+  minMemoryLimitMiB: 8,
   maxMemoryLimitMiB: 65_536,
   maxReplicas: 1_000,
+  maxMaxProcesses: 65_536,
+  /** A CPU limit is enforced in slices of 1 ms per 100 ms: 0.01 is the smallest share. */
+  minCpus: 0.01,
+  maxCpus: 1_024,
 } as const;
 
 /** Size bounds on request fields (a body as a whole is also bounded by the server's max_payload). */
@@ -65,11 +71,29 @@ function invalid(field: string, why: string): NexError {
   return new NexError("NEX_E_INVALID_FIELD", `${field}: ${why}`);
 }
 
-/** Quotes an untrusted value for an error message: bounded, control characters escaped. */
+/** Characters JSON.stringify leaves as they are that a terminal or a log viewer may act on. */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/**
+ * Quotes an untrusted value for an error message: bounded, and with control, format and line-separator characters
+ * escaped. A non-string is shown in outline (a few levels, a few items): a value nested too deep for JSON.stringify
+ * must still get its coded error.
+ */
 export function quote(v: unknown, max = 80): string {
-  const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === "string" ? v : outline(v, 0);
   const cut = s.length > max ? `${s.slice(0, max)}…` : s;
-  return JSON.stringify(cut);
+  return JSON.stringify(cut).replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** A bounded rendering of a decoded JSON value: at most three levels and three items per level. */
+function outline(v: unknown, depth: number): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (v === null || typeof v !== "object") return String(v);
+  if (depth >= 3) return Array.isArray(v) ? "[…]" : "{…}";
+  if (Array.isArray(v)) return `[${v.slice(0, 3).map((x) => outline(x, depth + 1)).join(",")}${v.length > 3 ? ",…" : ""}]`;
+  const keys = Object.keys(v);
+  const shown = keys.slice(0, 3).map((k) => `${outline(k, 3)}:${outline((v as Record<string, unknown>)[k], depth + 1)}`);
+  return `{${shown.join(",")}${keys.length > 3 ? ",…" : ""}}`;
 }
 
 /** Parses a JSON body into an object, or throws NEX_E_BAD_REQUEST. An empty body is `{}`. */
@@ -114,6 +138,13 @@ function optInt(o: Record<string, unknown>, k: string, min: number, max: number)
   return v;
 }
 
+function optNumber(o: Record<string, unknown>, k: string, min: number, max: number): number | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) throw invalid(k, `must be a number from ${min} to ${max}`);
+  return v;
+}
+
 function optBool(o: Record<string, unknown>, k: string): boolean | undefined {
   const v = o[k];
   if (v === undefined || v === null) return undefined;
@@ -128,6 +159,7 @@ export function durationMs(v: unknown, field: string, max: number = Number.MAX_S
     if (!Number.isFinite(v) || v < 0) throw invalid(field, "must be a non-negative number of milliseconds");
     ms = v;
   } else if (typeof v === "string") {
+    if (CONTROL.test(v)) throw invalid(field, "must not contain control characters");
     const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
     if (!m) throw invalid(field, `${quote(v)} is not a duration (e.g. 500ms, 30s, 5m, 1h)`);
     ms = Number(m[1]) * UNITS[m[2] ?? "ms"]!;
@@ -146,15 +178,14 @@ function optStringMap(o: Record<string, unknown>, k: string, maxEntries: number,
   const entries = Object.entries(v as Record<string, unknown>);
   if (entries.length > maxEntries) throw invalid(k, `must have at most ${maxEntries} entries`);
   let bytes = 0;
-  const out: Record<string, string> = {};
   for (const [key, val] of entries) {
     if (typeof val !== "string") throw invalid(`${k}.${quote(key, 40)}`, "must be a string");
     if (val.includes("\u0000") || key.includes("\u0000")) throw invalid(`${k}.${quote(key, 40)}`, "must not contain NUL");
     bytes += key.length + val.length;
-    out[key] = val;
   }
   if (bytes > maxBytes) throw invalid(k, `must be at most ${maxBytes} bytes in all`);
-  return out;
+  // Own properties, whatever the key: an assignment `out["__proto__"] = v` would set the prototype and drop the entry.
+  return Object.fromEntries(entries as [string, string][]);
 }
 
 function optStringArray(o: Record<string, unknown>, k: string, maxItems: number, maxLen: number): string[] | undefined {
@@ -196,8 +227,22 @@ export function decodeType(v: unknown): WorkloadType {
 
 const DEPLOY_FIELDS = [
   "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "memoryLimitMiB",
-  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses", "replicas", "spread",
+  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses", "replicas", "spread", "cpus",
 ] as const satisfies readonly (keyof DeployRequest)[];
+
+/** The limits a deploy or an auction may name, each within the wire's bounds. */
+function requestedLimits(body: Record<string, unknown>): RequestedLimits {
+  const out: RequestedLimits = {};
+  const memoryLimitMiB = optInt(body, "memoryLimitMiB", DEPLOY_DEFAULTS.minMemoryLimitMiB, DEPLOY_DEFAULTS.maxMemoryLimitMiB);
+  const timeoutMs = optInt(body, "timeoutMs", 1, DEPLOY_DEFAULTS.maxTimeoutMs);
+  const maxProcesses = optInt(body, "maxProcesses", 1, DEPLOY_DEFAULTS.maxMaxProcesses);
+  const cpus = optNumber(body, "cpus", DEPLOY_DEFAULTS.minCpus, DEPLOY_DEFAULTS.maxCpus);
+  if (memoryLimitMiB !== undefined) out.memoryLimitMiB = memoryLimitMiB;
+  if (timeoutMs !== undefined) out.timeoutMs = timeoutMs;
+  if (maxProcesses !== undefined) out.maxProcesses = maxProcesses;
+  if (cpus !== undefined) out.cpus = cpus;
+  return out;
+}
 
 /** Decodes a DEPLOY body and fills in defaults. The namespace comes from the subject when the body has none. */
 function deploy(body: Record<string, unknown>, subjectNamespace?: string): RequestedWorkload {
@@ -227,6 +272,8 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Reque
     throw invalid("lifecycle", isFunction ? "functions have lifecycle function" : "services are a service or a job");
   }
   const restart: RestartPolicy = oneOf(body, "restart", ["never", "on-failure", "always"] as const) ?? (lifecycle === "job" ? "never" : "on-failure");
+  const limits = requestedLimits(body);
+  if (isFunction && limits.cpus !== undefined) throw invalid("cpus", "only native workloads have a CPU limit");
   const argv = optStringArray(body, "argv", FIELD_LIMITS.argv, FIELD_LIMITS.argBytes) ?? [];
   const env = optStringMap(body, "env", FIELD_LIMITS.envVars, FIELD_LIMITS.envBytes) ?? {};
   for (const k of Object.keys(env)) {
@@ -244,13 +291,14 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Reque
     argv,
     env,
     triggers,
-    timeoutMs: optInt(body, "timeoutMs", 1, DEPLOY_DEFAULTS.maxTimeoutMs) ?? DEPLOY_DEFAULTS.timeoutMs,
-    memoryLimitMiB: optInt(body, "memoryLimitMiB", 8, DEPLOY_DEFAULTS.maxMemoryLimitMiB) ?? WORKLOAD_TYPES[type].defaultMemoryMiB,
+    timeoutMs: limits.timeoutMs ?? DEPLOY_DEFAULTS.timeoutMs,
+    memoryLimitMiB: limits.memoryLimitMiB ?? WORKLOAD_TYPES[type].defaultMemoryMiB,
     lifecycle,
     restart,
     tags: optTags(body, "tags") ?? {},
     noNetwork: optBool(body, "noNetwork") ?? false,
-    maxProcesses: optInt(body, "maxProcesses", 1, 65_536) ?? DEPLOY_DEFAULTS.maxProcesses,
+    maxProcesses: limits.maxProcesses ?? DEPLOY_DEFAULTS.maxProcesses,
+    ...(limits.cpus !== undefined ? { cpus: limits.cpus } : {}),
     replicas: optInt(body, "replicas", 1, DEPLOY_DEFAULTS.maxReplicas) ?? 1,
     spread: optBool(body, "spread") ?? false,
   };
@@ -273,10 +321,11 @@ export const decode = {
     return {};
   },
 
-  /** AUCTION: `{type, tags?, namespace?}`. */
+  /** AUCTION: `{type, tags?, namespace?, memoryLimitMiB?, timeoutMs?, maxProcesses?, cpus?}`. */
   auction(body: Record<string, unknown>): AuctionRequest {
-    only(body, ["type", "tags", "namespace", "sandbox", "exclude"]);
-    const req: AuctionRequest = { type: decodeType(body["type"]) };
+    only(body, ["type", "tags", "namespace", "sandbox", "exclude", "memoryLimitMiB", "timeoutMs", "maxProcesses", "cpus"]);
+    const req: AuctionRequest = { type: decodeType(body["type"]), ...requestedLimits(body) };
+    if (isFunctionType(req.type) && req.cpus !== undefined) throw invalid("cpus", "only native workloads have a CPU limit");
     const tags = optTags(body, "tags");
     if (tags) req.tags = tags;
     const sandbox = optBool(body, "sandbox");

@@ -34,7 +34,8 @@ export const ERRORS = {
   NEX_E_NODE_NOT_FOUND: { status: 404, message: "No such node", hint: "List nodes with `nex node ls`." },
   NEX_E_NO_NODES: { status: 503, message: "No node can take this workload", hint: "Start a node (`nex node up`), or relax --tags / --type." },
   NEX_E_LAMEDUCK: { status: 503, message: "The node is in lame duck mode and takes no new work", hint: "Deploy to another node, or omit --node." },
-  NEX_E_LIMIT: { status: 429, message: "The node is at its workload limit", hint: "Deploy elsewhere or raise --max-workloads." },
+  NEX_E_LIMIT: { status: 429, message: "A limit of the node was reached, or the request asks for more than the node allows", hint: "The message names the limit: deploy elsewhere, ask for less, or raise it on the node (--max-workloads, --max-memory-mib, --max-timeout-ms, --max-processes, --max-cpus)." },
+  NEX_E_UNSUPPORTED_LIMIT: { status: 409, message: "The node cannot enforce a limit the request asks for", hint: "Deploy without that limit, or without --node so that placement picks a node that can enforce it (`nex node info` shows cpuLimits)." },
   NEX_E_DEPLOY_FAILED: { status: 500, message: "The workload could not be started", hint: "See the message and `nex events` for details." },
   NEX_E_RUNNER_UNAVAILABLE: { status: 503, message: "The function runner is restarting", hint: "Retry in a moment; `nex events` shows why it restarted." },
   NEX_E_FUNCTION_ERROR: { status: 500, message: "The function threw an exception", hint: "See the message, and `nex logs NAME` for its console output." },
@@ -118,9 +119,11 @@ export const Headers = {
   NexErrorCode: "Nex-Error-Code",
 } as const;
 
-/** Makes a string safe as a header value: control characters (a CR or LF would break the protocol) become spaces; bounded. */
+/**
+ * Makes a string safe as a header value: bounded, and control characters (a CR or LF would break the protocol), format
+ * characters (bidirectional overrides), line separators and lone surrogates (a cut pair) become spaces.
+ */
 export function headerValue(s: string, max = 256): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f]+/g, " ");
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return cut.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]+/gu, " ");
 }

@@ -84,10 +84,12 @@ export interface DeployRequest {
   replicas?: number;
   /** At most one instance per node (by default instances prefer distinct nodes but may share one). */
   spread?: boolean;
+  /** CPU limit for native workloads, in CPUs (0.5 is half of one CPU's time, 2 is two CPUs); none means no limit. */
+  cpus?: number;
 }
 
 /** A deploy request with every default filled in: what nodes store and runtimes receive. */
-export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "description" | "tags" | "noNetwork" | "maxProcesses" | "replicas" | "spread">> {
+export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "description" | "tags" | "noNetwork" | "maxProcesses" | "replicas" | "spread" | "cpus">> {
   /** The instance's id (each replica has its own). */
   id: string;
   replicas: number;
@@ -101,6 +103,7 @@ export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "d
   tags: Record<string, string>;
   noNetwork: boolean;
   maxProcesses: number;
+  cpus?: number;
   /** When the spec was accepted (ISO time). */
   createdAt: string;
 }
@@ -155,12 +158,30 @@ export interface NodeSummary {
   freeMemMiB: number;
 }
 
+/** The most one workload may ask a node for; a deploy over any of them is refused with NEX_E_LIMIT. */
+export interface WorkloadMaximums {
+  memoryLimitMiB: number;
+  /** Per-invocation timeout (functions). */
+  timeoutMs: number;
+  /** Processes of one native workload. */
+  maxProcesses: number;
+  /** CPUs of one native workload. */
+  cpus: number;
+}
+
+/** The limits a request asks for (absent ones take the deploy defaults). */
+export type RequestedLimits = Partial<Pick<DeployRequest, "memoryLimitMiB" | "timeoutMs" | "maxProcesses" | "cpus">>;
+
 /** Body of INFO: the node and its workloads. */
 export interface NodeInfo extends NodeSummary {
   namespaces: string[] | "*";
   sandbox: boolean;
   /** The desired-state store: `lost` while the bucket is gone (the node keeps running what it has). */
   stateStore: "ok" | "lost" | "none";
+  /** What one workload may ask for at most. */
+  maximums: WorkloadMaximums;
+  /** Whether the node can hold native workloads to a CPU limit (it needs a cgroup cpu controller). */
+  cpuLimits: boolean;
   workloadList: WorkloadSummary[];
 }
 
@@ -170,8 +191,11 @@ export interface PingRequest {
   tags?: Record<string, string>;
 }
 
-/** Body of AUCTION. Nodes that can take the workload answer with a bid; others stay silent. */
-export interface AuctionRequest {
+/**
+ * Body of AUCTION. Nodes that can take the workload answer with a bid; others stay silent. The limits the deploy will
+ * ask for, when given, keep nodes whose maximums they exceed (or that cannot enforce a CPU limit) out of the bidding.
+ */
+export interface AuctionRequest extends RequestedLimits {
   type: WorkloadType;
   tags?: Record<string, string>;
   namespace?: string;

@@ -63,6 +63,9 @@ export async function ensureStream(nc: NatsConnection, cfg: Partial<StreamConfig
   }
 }
 
+/** How often a restarting watch compares what it delivered with the stream (see `watchAll`). */
+export const WATCH_CHECK_MS = 3_000;
+
 /** What a watch started with `watchAll` hands back. */
 export interface Watching {
   /** Resolves once every entry the bucket held at the start has been delivered. */
@@ -75,18 +78,41 @@ export interface Watching {
 /**
  * Watches every key of a bucket, first its current content, then changes. `loaded` tells when the content the bucket
  * held at the start has arrived: the last message of the stream is the last value of its own key, so it arrives too.
+ *
+ * With `restart`, a watch that ends or fails while the bucket exists starts again. A watch can also go quiet without
+ * ending (its consumer was lost with a server, and the library has not noticed): every `checkMs` the stream's last
+ * sequence is compared with the last revision delivered, and a watch that stayed behind across two checks starts again.
  */
-export async function watchAll(kv: KV, onEntry: (e: KvEntry) => void, opts: { restart?: boolean } = {}): Promise<Watching> {
+export async function watchAll(kv: KV, onEntry: (e: KvEntry) => void, opts: { restart?: boolean; checkMs?: number } = {}): Promise<Watching> {
   const last = (await kv.status()).streamInfo.state.last_seq;
   let markLoaded!: () => void;
   const loaded = new Promise<void>((r) => (markLoaded = r));
   if (last === 0) markLoaded();
   let stopped = false;
+  let seen = 0;
   let iter = await kv.watch({ key: ">" });
+  // The revision delivered when the watch was last found behind the stream.
+  let behindAt: number | undefined;
+  const check = opts.restart && opts.checkMs
+    ? setInterval(() => {
+        void kv.status().then(
+          (st) => {
+            if (st.streamInfo.state.last_seq <= seen) return void (behindAt = undefined);
+            // Behind once is normal (an entry on its way); behind again with nothing delivered between means stuck.
+            if (behindAt !== seen) return void (behindAt = seen);
+            behindAt = undefined;
+            iter.stop();
+          },
+          () => undefined,
+        );
+      }, opts.checkMs)
+    : undefined;
+  check?.unref();
   const ended = (async () => {
     for (let attempt = 0; ; attempt++) {
       try {
         for await (const e of iter) {
+          seen = Math.max(seen, e.revision);
           onEntry(e);
           if (e.revision >= last) markLoaded();
         }
@@ -109,9 +135,10 @@ export async function watchAll(kv: KV, onEntry: (e: KvEntry) => void, opts: { re
   })();
   return {
     loaded,
-    ended: ended.catch(() => undefined),
+    ended: ended.finally(() => clearInterval(check)).catch(() => undefined),
     stop: () => {
       stopped = true;
+      clearInterval(check);
       iter.stop();
     },
   };

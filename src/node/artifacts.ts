@@ -133,7 +133,12 @@ export class ArtifactStore {
 
   private async fromObjectStore(ns: string, url: URL): Promise<Uint8Array> {
     const bucket = url.hostname;
-    const key = decodeURIComponent(url.pathname.replace(/^\//, ""));
+    let key: string;
+    try {
+      key = decodeURIComponent(url.pathname.replace(/^\//, ""));
+    } catch {
+      throw new NexError("NEX_E_BAD_LOCATION", `the object name in ${url.href.slice(0, 200)} is not valid percent-encoding`);
+    }
     try {
       const os = await new Objm(await this.o.connect(ns)).open(bucket);
       const data = await os.getBlob(key);
@@ -150,7 +155,13 @@ export class ArtifactStore {
    * privilege than an unprivileged user has (a root node reads through `setpriv` as nobody).
    */
   private fromFile(url: URL): Uint8Array {
-    const asked = fileURLToPath(url);
+    let asked: string;
+    try {
+      asked = fileURLToPath(url);
+    } catch (err) {
+      // A host, or an encoded "/" in the path: no file of this host has that name.
+      throw new NexError("NEX_E_BAD_LOCATION", `${url.href} names no local file: ${(err as Error).message}`);
+    }
     let path: string;
     try {
       path = realpathSync(asked);

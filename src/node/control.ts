@@ -14,7 +14,10 @@ import {
   type ControlVerb,
 } from "../contract/index.js";
 
-/** Returned by a broadcast handler that chooses not to answer (a node that doesn't match stays silent). */
+/**
+ * Returned by a handler that declines: a node that doesn't match stays silent on a broadcast subject, and answers
+ * NEX_E_NODE_NOT_FOUND on its own.
+ */
 export const DECLINE = Symbol("decline");
 
 /** A control handler: gets the namespace (from the subject), the raw body, and the server's `Nats-Request-Info`. */
@@ -76,7 +79,11 @@ async function dispatch(msg: ServiceMsg, handler: ControlHandler, broadcast: boo
   try {
     if (!parsed) throw new NexError("NEX_E_BAD_REQUEST", "not a control subject");
     const out = await handler(parsed.namespace, msg.data, msg.headers?.get(REQUEST_INFO) || undefined);
-    if (out === DECLINE) return;
+    if (out === DECLINE) {
+      if (broadcast) return;
+      // A request sent to this node alone is answered, so its sender never waits for a timeout.
+      throw new NexError("NEX_E_NODE_NOT_FOUND", `node ${parsed.nodeId ?? ""} does not match the request`);
+    }
     msg.respond(JSON.stringify(out ?? {}));
   } catch (err) {
     const e = NexError.from(err);

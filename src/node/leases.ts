@@ -10,7 +10,7 @@
  */
 import type { KV, KvEntry } from "@nats-io/kv";
 import { subjects, type NodeState, type WorkloadState } from "../contract/index.js";
-import { watchAll, type Watching } from "../nats/streams.js";
+import { WATCH_CHECK_MS, watchAll, type Watching } from "../nats/streams.js";
 
 /** What a node says about itself. */
 export interface LeaseData {
@@ -73,7 +73,7 @@ export class Leases {
   /** Starts watching; resolves once the bucket's current content is loaded (or after 10 s, whatever came by then). */
   async start(onChange: () => void): Promise<void> {
     this.onChange = onChange;
-    this.watching = await watchAll(this.kv, (e) => this.apply(e), { restart: true });
+    this.watching = await watchAll(this.kv, (e) => this.apply(e), { restart: true, checkMs: WATCH_CHECK_MS });
     await Promise.race([this.watching.loaded, new Promise((r) => setTimeout(r, 10_000).unref())]);
   }
 
@@ -206,7 +206,7 @@ export class Leases {
       this.restarting = true;
       try {
         this.watching.stop();
-        this.watching = await watchAll(this.kv, (e) => this.apply(e), { restart: true });
+        this.watching = await watchAll(this.kv, (e) => this.apply(e), { restart: true, checkMs: WATCH_CHECK_MS });
       } finally {
         this.restarting = false;
       }

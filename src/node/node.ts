@@ -44,6 +44,7 @@ import { loadIdentity, type NodeIdentity } from "./identity.js";
 import { Leases, type LeaseData } from "./leases.js";
 import { Operations } from "./operations.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
+import { capDefaults, overMaximum, unsupportedLimit } from "./limits.js";
 import { Reconciler } from "./reconciler.js";
 import { Tenancy, type Origin } from "./tenancy.js";
 import { automaticTags, tagsMatch } from "./tags.js";
@@ -193,6 +194,7 @@ export class NexNode {
         artifacts,
         host,
         maxWorkloads: opts.maxWorkloads,
+        maximums: opts.maximums,
         leases: stores?.leases,
         onJobDone: (inst, exitCode) => (stores ? markJobDone(stores.desired, inst, exitCode) : Promise.resolve()),
         log,
@@ -355,7 +357,8 @@ export class NexNode {
     return {
       ping: guard(async (_ns, body) => {
         const { tags } = decode.ping(body);
-        return tagsMatch(this.tags, tags) ? this.summary() : DECLINE;
+        if (!tagsMatch(this.tags, tags)) throw new NexError("NEX_E_NODE_NOT_FOUND", `node ${this.id} does not have the tags asked for`);
+        return this.summary();
       }),
       info: guard(async (ns, body, origin) => {
         decode.info(body);
@@ -365,6 +368,8 @@ export class NexNode {
           namespaces: this.opts.namespaces,
           sandbox: this.opts.sandbox,
           stateStore: !this.reconciler ? "none" : this.reconciler.lost ? "lost" : "ok",
+          maximums: this.opts.maximums,
+          cpuLimits: this.runtimes.get("native")?.limitSupport?.().cpus ?? false,
           workloadList: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns),
         };
         return info;
@@ -372,7 +377,7 @@ export class NexNode {
       auction: guard(async (ns, body) => this.bid(ns, decode.auction(body))),
       deploy: guard(async (ns, body) => {
         this.requireNamespace(ns);
-        const spec = decode.deploy(body, ns);
+        const spec = capDefaults(decode.deploy(body, ns), body, this.opts.maximums);
         if (this.state !== "running") throw new NexError("NEX_E_LAMEDUCK", `node ${this.id} is ${this.state} and takes no new work`);
         return this.ops.deploy(spec);
       }),
@@ -389,7 +394,7 @@ export class NexNode {
       }),
       list: guard(async (ns, body, origin) => {
         if (ns === SYSTEM_NAMESPACE) this.requireAdmin(origin, "LIST across namespaces");
-        else if (!this.serves(ns)) return DECLINE;
+        else this.requireNamespace(ns);
         const { name } = decode.list(body);
         const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
         if (ns !== SYSTEM_NAMESPACE && this.reconciler && this.stores) {
@@ -414,11 +419,14 @@ export class NexNode {
   /** A bid for an auction, or DECLINE when this node can't or shouldn't take the workload. */
   private bid(ns: string, req: AuctionRequest): Bid | typeof DECLINE {
     if (this.state !== "running" || !this.serves(ns)) return DECLINE;
-    if (!this.runtimes.has(req.type)) return DECLINE;
+    const runtime = this.runtimes.get(req.type);
+    if (!runtime) return DECLINE;
     if (!tagsMatch(this.tags, req.tags)) return DECLINE;
     if (req.sandbox && !this.opts.sandbox) return DECLINE;
     if (req.exclude?.includes(this.id)) return DECLINE;
     if (this.workloads.count >= this.opts.maxWorkloads) return DECLINE;
+    // Limits the auction names must be within this node's maximums and ones it can enforce; absent ones get defaults it caps.
+    if (overMaximum(req.type, req, this.opts.maximums) || unsupportedLimit(req.type, req, runtime.limitSupport?.())) return DECLINE;
     const s = this.summary();
     // Lower is better. A fully busy CPU (load 1.0 per core) weighs as much as 20 workloads; a node short of
     // memory goes to the back of the line.

@@ -46,6 +46,8 @@ export class Operations {
       }
       const previousRaw = previous && !isRefusal(previous) ? this.d.reconciler?.rawOf(key) : undefined;
       const generation = (previous && !isRefusal(previous) ? previous.template.generation : 0) + 1;
+      // Refused before the artifact is fetched: a type this node lacks, its maximums, a full node.
+      this.d.workloads.admit(req);
       // Only a native workload without the sandbox executes the cache file itself.
       const executable = req.type === "native" && !this.d.sandbox;
       const artifact = await this.d.artifacts.fetch(req.namespace, req.location, req.sha256, { executable });

@@ -1,8 +1,8 @@
 /** Node options in two stages: what a user may give (all optional), and the resolved form the node runs with. */
 import { execFileSync } from "node:child_process";
-import { homedir, hostname } from "node:os";
+import { availableParallelism, homedir, hostname } from "node:os";
 import { join } from "node:path";
-import { NexError, WORKLOAD_TYPE_NAMES, type WorkloadType } from "../contract/index.js";
+import { DEPLOY_DEFAULTS, NexError, WORKLOAD_TYPE_NAMES, type WorkloadMaximums, type WorkloadType } from "../contract/index.js";
 import { parseAllowEntry } from "../hostservices/egress.js";
 import type { RuntimeTunables } from "../runtimes/runtime.js";
 import { resolveFileDirs } from "./artifacts.js";
@@ -32,6 +32,14 @@ export interface NodeOptions {
   drainTimeoutMs?: number;
   maxWorkloads?: number;
   maxArtifactMiB?: number;
+  /** The largest memory limit one workload may ask for. */
+  maxMemoryMiB?: number;
+  /** The longest per-invocation timeout a function may ask for. */
+  maxTimeoutMs?: number;
+  /** The most processes one native workload may ask for. */
+  maxProcesses?: number;
+  /** The most CPUs one native workload may ask for (a fraction such as 0.5 is allowed). */
+  maxCpus?: number;
   /** Create missing buckets when a function first uses them; default true. */
   autoCreateBuckets?: boolean;
   /**
@@ -71,6 +79,14 @@ export const NODE_DEFAULTS = {
   /** How long a draining (lame duck) node waits for its workloads to be placed elsewhere before it stops anyway. */
   drainTimeoutMs: 30_000,
   maxArtifactMiB: 128,
+  /** The largest memory limit one workload may ask for (4 GiB). */
+  maxMemoryMiB: 4_096,
+  /** The longest per-invocation timeout a function may ask for (5 minutes). */
+  maxTimeoutMs: 300_000,
+  /** The most processes one native workload may ask for. */
+  maxProcesses: 1_024,
+  /** The most CPUs one native workload may ask for: all of the host's. */
+  maxCpus: availableParallelism(),
   autoCreateBuckets: true,
   warmRunners: true,
   types: [...WORKLOAD_TYPE_NAMES] as WorkloadType[],
@@ -116,6 +132,8 @@ export interface ResolvedNodeOptions {
   drainTimeoutMs: number;
   maxWorkloads: number;
   maxArtifactBytes: number;
+  /** What one workload may ask for at most. */
+  maximums: WorkloadMaximums;
   autoCreateBuckets: boolean;
   /** Normalized allow-list entries of the egress policy. */
   allowEgress: string[];
@@ -169,6 +187,23 @@ export function positiveInt(v: number | undefined, name: string, dflt: number, m
   return v;
 }
 
+/** A positive number option (fractions allowed), or NEX_E_INVALID_FIELD naming it. */
+export function positiveNumber(v: number | undefined, name: string, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min) throw new NexError("NEX_E_INVALID_FIELD", `${name}: must be a number of at least ${min}, not ${String(v)}`);
+  return v;
+}
+
+/** The node's maximums for one workload; none may be below the smallest value a deploy can ask for. */
+function resolveMaximums(o: NodeOptions): WorkloadMaximums {
+  return {
+    memoryLimitMiB: positiveInt(o.maxMemoryMiB, "max-memory-mib", NODE_DEFAULTS.maxMemoryMiB, DEPLOY_DEFAULTS.minMemoryLimitMiB),
+    timeoutMs: positiveInt(o.maxTimeoutMs, "max-timeout-ms", NODE_DEFAULTS.maxTimeoutMs),
+    maxProcesses: positiveInt(o.maxProcesses, "max-processes", NODE_DEFAULTS.maxProcesses),
+    cpus: positiveNumber(o.maxCpus, "max-cpus", NODE_DEFAULTS.maxCpus, DEPLOY_DEFAULTS.minCpus),
+  };
+}
+
 /** Checks the egress allow list; a bad entry is NEX_E_INVALID_FIELD naming it. */
 function resolveAllowEgress(list: string[] | undefined): string[] {
   return (list ?? []).map((raw) => {
@@ -202,6 +237,7 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs", NODE_DEFAULTS.drainTimeoutMs, 0),
     maxWorkloads: positiveInt(o.maxWorkloads, "max-workloads", NODE_DEFAULTS.maxWorkloads),
     maxArtifactBytes: positiveInt(o.maxArtifactMiB, "max-artifact-mib", NODE_DEFAULTS.maxArtifactMiB) * 1024 * 1024,
+    maximums: resolveMaximums(o),
     autoCreateBuckets: o.autoCreateBuckets ?? NODE_DEFAULTS.autoCreateBuckets,
     allowEgress: resolveAllowEgress(o.allowEgress),
     warmRunners: o.warmRunners ?? NODE_DEFAULTS.warmRunners,

@@ -16,7 +16,7 @@ import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { KvEntry } from "@nats-io/kv";
 import { NexError, STATE_BUCKET, SYSTEM_NAMESPACE, subjects, type DesiredSummary } from "../contract/index.js";
 import { NexClient } from "../client/index.js";
-import { watchAll, type Watching } from "../nats/streams.js";
+import { WATCH_CHECK_MS, watchAll, type Watching } from "../nats/streams.js";
 import { isStreamNotFound } from "../nats/errors.js";
 import type { Desired, DesiredStore } from "./desired.js";
 import { isRefusal, openBucket, type WorkloadTemplate } from "./desired.js";
@@ -91,7 +91,7 @@ export class Reconciler {
 
   private async watchDesired(): Promise<void> {
     this.watching?.stop();
-    this.watching = await watchAll(this.d.desired.bucket, (e) => this.onDesired(e), { restart: true });
+    this.watching = await watchAll(this.d.desired.bucket, (e) => this.onDesired(e), { restart: true, checkMs: WATCH_CHECK_MS });
     await Promise.race([this.watching.loaded, new Promise((r) => setTimeout(r, 10_000).unref())]);
     this.loaded = true;
   }
@@ -333,9 +333,12 @@ export class Reconciler {
     const client = new NexClient(this.d.nc, { namespace: t.namespace, discoveryMs: 500, stallMs: 100 });
     const holders = [...new Set(countable.map((c) => c.nodeId))];
     const tags = Object.keys(t.tags).length > 0 ? t.tags : undefined;
-    let bids = await client.auction(t.type, tags, { sandbox: t.sandboxed || undefined, exclude: holders });
+    // Only nodes that can hold the spec's limits bid.
+    const limits = { memoryLimitMiB: t.memoryLimitMiB, timeoutMs: t.timeoutMs, maxProcesses: t.maxProcesses, cpus: t.cpus };
+    const base = { ...limits, sandbox: t.sandboxed || undefined };
+    let bids = await client.auction(t.type, tags, { ...base, exclude: holders });
     // Replicas prefer distinct nodes; unless told to spread, they share one when there is no other.
-    if (bids.length === 0 && !t.spread) bids = await client.auction(t.type, tags, { sandbox: t.sandboxed || undefined });
+    if (bids.length === 0 && !t.spread) bids = await client.auction(t.type, tags, base);
     const target = bids[0]?.node.nodeId;
     if (!target) {
       this.d.events.emit(t.namespace, "workload_failed", undefined, { name: t.name, type: t.type, code: "NEX_E_NO_NODES", message: `no node can take another replica of ${t.name}` });

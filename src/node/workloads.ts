@@ -4,11 +4,12 @@
  * replicas. What should run is decided elsewhere (reconciler.ts); this class only does what it is told.
  */
 import { nuid } from "@nats-io/nats-core";
-import { NexError, subjects, type WorkloadSpec, type WorkloadState, type WorkloadSummary, type WorkloadType } from "../contract/index.js";
+import { NexError, subjects, type WorkloadMaximums, type WorkloadSpec, type WorkloadState, type WorkloadSummary, type WorkloadType } from "../contract/index.js";
 import type { Runtime, RuntimeHost, WorkloadHandle } from "../runtimes/runtime.js";
 import type { ArtifactStore } from "./artifacts.js";
 import type { WorkloadTemplate } from "./desired.js";
 import type { InstanceData, Leases } from "./leases.js";
+import { overMaximum, unsupportedLimit } from "./limits.js";
 
 /** One instance this node runs. */
 export interface Instance {
@@ -29,6 +30,8 @@ export interface WorkloadManagerDeps {
   artifacts: ArtifactStore;
   host: RuntimeHost;
   maxWorkloads: number;
+  /** What one workload may ask for at most. */
+  maximums: WorkloadMaximums;
   /** Where instances are recorded; absent when JetStream is unavailable. */
   leases: Leases | undefined;
   /** A job ran to completion: recorded in desired state before anything else sees it, so it is never run again. */
@@ -60,13 +63,25 @@ export class WorkloadManager {
   }
 
   /** Starts an instance of `template` (keeping `id` when resuming one). Rejects with a coded error. */
-  async start(template: WorkloadTemplate, opts: { id?: string; event?: "deployed" | "placed" | "resumed" } = {}): Promise<Instance> {
-    const runtime = this.d.runtimes.get(template.type);
-    if (!runtime) throw new NexError("NEX_E_UNSUPPORTED_TYPE", `node ${this.d.nodeId} does not run ${template.type} workloads`);
-    if (template.sandboxed && !this.d.host.sandbox) {
-      throw new NexError("NEX_E_UNSUPPORTED_TYPE", `${template.namespace}/${template.name} runs sandboxed, and node ${this.d.nodeId} has no sandbox`);
+  /**
+   * Whether this node may start one more workload like `w`: its type, the node's workload count, its maximums and the
+   * limits it can enforce. Checked before anything is fetched; rejects with a coded error.
+   */
+  admit(w: Pick<WorkloadTemplate, "type" | "namespace" | "name" | "memoryLimitMiB" | "timeoutMs" | "maxProcesses" | "cpus"> & { sandboxed?: boolean }): Runtime {
+    const runtime = this.d.runtimes.get(w.type);
+    if (!runtime) throw new NexError("NEX_E_UNSUPPORTED_TYPE", `node ${this.d.nodeId} does not run ${w.type} workloads`);
+    if (w.sandboxed && !this.d.host.sandbox) {
+      throw new NexError("NEX_E_UNSUPPORTED_TYPE", `${w.namespace}/${w.name} runs sandboxed, and node ${this.d.nodeId} has no sandbox`);
     }
     if (this.instances.size >= this.d.maxWorkloads) throw new NexError("NEX_E_LIMIT", `node runs ${this.instances.size} workloads, its limit`);
+    const refused = overMaximum(w.type, w, this.d.maximums) ?? unsupportedLimit(w.type, w, runtime.limitSupport?.());
+    if (refused) throw refused;
+    return runtime;
+  }
+
+  async start(template: WorkloadTemplate, opts: { id?: string; event?: "deployed" | "placed" | "resumed" } = {}): Promise<Instance> {
+    // Before anything is fetched or started: a restored or placed spec is held to today's maximums as a new deploy is.
+    const runtime = this.admit(template);
     // Only a native workload without the sandbox executes the cache file itself; the sandbox copies it from an fd.
     const executable = template.type === "native" && !this.d.host.sandbox;
     const artifact = await this.d.artifacts.fetch(template.namespace, template.location, template.sha256, { executable });

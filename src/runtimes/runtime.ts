@@ -93,9 +93,17 @@ export interface WorkloadHandle {
   stop(): Promise<void>;
 }
 
+/** Limits a runtime can hold its workloads to on this host, beyond memory (which every runtime enforces). */
+export interface LimitSupport {
+  /** A CPU limit (`cpus`), which needs a cgroup cpu controller. */
+  cpus: boolean;
+}
+
 /** Runs workloads of one type. */
 export interface Runtime {
   readonly type: WorkloadType;
+  /** Which optional limits this runtime can enforce here; a runtime without it enforces none of them. */
+  limitSupport?(): LimitSupport;
   /** Starts a workload. Rejects with a NexError (e.g. NEX_E_BAD_ARTIFACT) when it cannot. */
   deploy(spec: WorkloadSpec, artifact: ArtifactRef): Promise<WorkloadHandle>;
   /** Optional warm-up for a namespace (e.g. start its runner), so the first deploy there is fast. */

@@ -1,5 +1,5 @@
 /** Helpers for native workload tests: build the Go echo example, deploy files, find a workload's processes. */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -130,4 +130,21 @@ function findDirs(dir: string, name: string, depth: number): string[] {
     else out.push(...findDirs(join(dir, e), name, depth - 1));
   }
   return out;
+}
+
+/** CPU time (user + system, in seconds) the processes mentioning `workloadId` have used so far. */
+export function cpuSecondsOf(workloadId: string): number {
+  const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  let sum = 0;
+  for (const pid of processesMentioning(workloadId)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // Fields after the command name (which may hold spaces): state is the first, utime the 12th, stime the 13th.
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      sum += (Number(f[11]) + Number(f[12])) / ticks;
+    } catch {
+      // exited while we looked
+    }
+  }
+  return sum;
 }

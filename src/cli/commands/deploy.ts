@@ -5,7 +5,7 @@ import { NexError, decode, decodeType, typeFromFileName, type Bid, type DeployRe
 import type { DeployResult } from "../../client/index.js";
 import { parseTags } from "../../node/tags.js";
 import { prepareArtifact } from "../artifact.js";
-import { Spinner, action, collect, globals, intFlag, parseKeyValues, printJson, short, withClient } from "../common.js";
+import { Spinner, action, collect, globals, intFlag, numberFlag, parseKeyValues, printJson, short, withClient } from "../common.js";
 
 /** Flags shared by devrun and run. */
 interface DeployFlags {
@@ -24,6 +24,7 @@ interface DeployFlags {
   essential?: boolean;
   network: boolean;
   maxProcesses?: string;
+  cpus?: string;
   description?: string;
   replicas?: string;
   spread?: boolean;
@@ -47,6 +48,7 @@ function deployOptions(cmd: Command): Command {
     .option("--essential", "same as --restart always")
     .option("--no-network", "native services in the sandbox: no network access")
     .option("--max-processes <n>", "native services: process-count limit")
+    .option("--cpus <n>", "native workloads: CPU limit, in CPUs (e.g. 0.5 or 2)")
     .option("--description <text>", "a description shown in listings")
     .option("--replicas <n>", "how many instances to keep running across nodes (default 1)")
     .option("--spread", "at most one instance per node (by default replicas prefer distinct nodes but may share one)");
@@ -70,6 +72,7 @@ function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" 
   req.maxProcesses = intFlag(f.maxProcesses, "--max-processes");
   req.replicas = intFlag(f.replicas, "--replicas");
   if (f.spread) req.spread = true;
+  req.cpus = numberFlag(f.cpus, "--cpus");
   for (const k of Object.keys(req) as (keyof DeployRequest)[]) if (req[k] === undefined) delete req[k];
   // Everything the node would refuse is refused here, before an artifact is uploaded or an auction is run.
   decode.deploy({ ...req, location: req.location || PENDING_LOCATION } as unknown as Record<string, unknown>);
@@ -96,7 +99,7 @@ async function deployAndReport(cmd: Command, f: DeployFlags, req: DeployRequest,
       // The auction does not depend on the upload: run both at once.
       const [up, auction] = await Promise.all([
         c.uploadArtifact(key, bytes),
-        f.node ? Promise.resolve(undefined) : c.auction(req.type, tags ?? req.tags),
+        f.node ? Promise.resolve(undefined) : c.auction(req.type, tags ?? req.tags, req),
       ]);
       req.location = up.location;
       req.sha256 = up.sha256;

@@ -2,10 +2,10 @@
 import { Command, Option } from "commander";
 import { NexError, WORKLOAD_TYPE_NAMES, isWorkloadType } from "../../contract/index.js";
 import { NexNode } from "../../node/node.js";
-import type { NodeOptions } from "../../node/options.js";
+import { NODE_DEFAULTS, type NodeOptions } from "../../node/options.js";
 import { parseTags } from "../../node/tags.js";
 import { AuthHome } from "../../auth/home.js";
-import { action, collect, connectionOf, durationFlag, globals, intFlag, nexHome, parseKeyValues, printJson, printTable, short, withClient } from "../common.js";
+import { action, collect, connectionOf, durationFlag, globals, intFlag, nexHome, numberFlag, parseKeyValues, printJson, printTable, short, withClient } from "../common.js";
 import { printWorkloads } from "./ls.js";
 
 /** Flags of `nex node up` (and `nex up`). */
@@ -20,6 +20,10 @@ export interface NodeUpFlags {
   heartbeat?: string;
   maxWorkloads?: string;
   maxArtifactMib?: string;
+  maxMemoryMib?: string;
+  maxTimeoutMs?: string;
+  maxProcesses?: string;
+  maxCpus?: string;
   autoCreateBuckets: boolean;
   allowEgress: string[];
   warm: boolean;
@@ -45,6 +49,10 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--restart-grace <duration>", "how long this node's workloads wait for its restart after a clean stop before moving (default 30s)")
     .option("--max-workloads <n>", "most workloads this node runs")
     .option("--max-artifact-mib <n>", "largest artifact this node accepts, in MiB")
+    .option("--max-memory-mib <n>", `largest memory limit one workload may ask for, in MiB (default ${NODE_DEFAULTS.maxMemoryMiB})`)
+    .option("--max-timeout-ms <ms>", `longest invocation timeout a function may ask for (default ${NODE_DEFAULTS.maxTimeoutMs})`)
+    .option("--max-processes <n>", `most processes one native workload may ask for (default ${NODE_DEFAULTS.maxProcesses})`)
+    .option("--max-cpus <n>", "most CPUs one native workload may ask for, e.g. 0.5 or 2 (default: the host's CPU count)")
     .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
     .option(
       "--allow-egress <host|cidr>",
@@ -91,6 +99,10 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     restartGraceMs: f.restartGrace ? durationFlag(f.restartGrace, "--restart-grace") : undefined,
     maxWorkloads: intFlag(f.maxWorkloads, "--max-workloads"),
     maxArtifactMiB: intFlag(f.maxArtifactMib, "--max-artifact-mib"),
+    maxMemoryMiB: intFlag(f.maxMemoryMib, "--max-memory-mib"),
+    maxTimeoutMs: intFlag(f.maxTimeoutMs, "--max-timeout-ms"),
+    maxProcesses: intFlag(f.maxProcesses, "--max-processes"),
+    maxCpus: numberFlag(f.maxCpus, "--max-cpus"),
     autoCreateBuckets: f.autoCreateBuckets,
     allowEgress: f.allowEgress.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
     warmRunners: f.warm,
@@ -188,6 +200,11 @@ export function nodeCommand(): Command {
             ["namespaces", info.namespaces === "*" ? "all" : info.namespaces.join(", ")],
             ["load", info.load],
             ["free memory", `${info.freeMemMiB} MiB`],
+            [
+              "maximums",
+              `memory ${info.maximums.memoryLimitMiB} MiB, timeout ${info.maximums.timeoutMs} ms, ` +
+                `processes ${info.maximums.maxProcesses}, cpus ${info.maximums.cpus}${info.cpuLimits ? "" : " (cannot limit CPU here)"}`,
+            ],
             ["tags", Object.entries(info.tags).map(([k, v]) => `${k}=${v}`).join(" ")],
           ],
         );

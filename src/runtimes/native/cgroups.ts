@@ -1,9 +1,11 @@
 /**
  * Per-workload resource limits. cgroup v2 where `memory.max` can be had, else cgroup v1 (memory + pids),
- * else rlimits set by `prlimit` as a weaker fallback.
+ * else rlimits set by `prlimit` as a weaker fallback. A CPU limit needs a cpu controller: v2's `cpu.max`, or v1's
+ * `cpu.cfs_quota_us`; rlimits have no stand-in for it, so a workload that asks for one is refused without a cgroup.
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { NexError } from "../../contract/index.js";
 import { signal } from "./tree.js";
 
 /** Which mechanism enforces a workload's limits. */
@@ -13,6 +15,16 @@ export type LimitKind = "cgroup2" | "cgroup1" | "rlimit";
 export interface Limits {
   memoryBytes: number;
   maxProcesses: number;
+  /** CPUs' worth of time per period (0.5 = half of one CPU); none means no CPU limit. */
+  cpus?: number;
+}
+
+/** The CFS period a CPU limit is counted in (100 ms, the kernel's default); the quota is `cpus` times it. */
+const CPU_PERIOD_US = 100_000;
+
+/** The CPU quota of one period, in microseconds; the kernel takes no less than 1 ms. */
+export function cpuQuotaUs(cpus: number): number {
+  return Math.max(1_000, Math.round(cpus * CPU_PERIOD_US));
 }
 
 /** A workload's cgroup (or the rlimits standing in for one). */
@@ -108,22 +120,36 @@ async function removeGroups(dirs: string[], members: () => number[]): Promise<vo
   }
 }
 
-function tryCgroup2(id: string, limits: Limits): WorkloadLimits | undefined {
+/** The controllers the node's own v2 cgroup offers its children, with that cgroup's path. */
+function cgroup2Controllers(): { own: string; controllers: string[] } | undefined {
   const mnt = mounts().find((m) => m.type === "cgroup2");
   if (!mnt) return undefined;
   const own = join(mnt.path, ownPath(""));
   try {
-    const avail = readFileSync(join(own, "cgroup.controllers"), "utf8");
-    if (!avail.includes("memory") || !avail.includes("pids")) return undefined;
+    return { own, controllers: readFileSync(join(own, "cgroup.controllers"), "utf8").trim().split(/\s+/) };
+  } catch {
+    return undefined;
+  }
+}
+
+function tryCgroup2(id: string, limits: Limits): WorkloadLimits | undefined {
+  const v2 = cgroup2Controllers();
+  if (!v2) return undefined;
+  const { own, controllers } = v2;
+  const wanted = ["memory", "pids", ...(limits.cpus !== undefined ? ["cpu"] : [])];
+  if (!wanted.every((c) => controllers.includes(c))) return undefined;
+  try {
+    const enable = wanted.map((c) => `+${c}`).join(" ");
     // Fails with EBUSY when the node's own cgroup holds processes (the "no internal processes" rule).
-    writeFileSync(join(own, "cgroup.subtree_control"), "+memory +pids");
+    writeFileSync(join(own, "cgroup.subtree_control"), enable);
     mkdirSync(join(own, "nex"), { recursive: true });
-    writeFileSync(join(own, "nex", "cgroup.subtree_control"), "+memory +pids");
+    writeFileSync(join(own, "nex", "cgroup.subtree_control"), enable);
     const dir = makeGroup(own, id);
     if (!existsSync(join(dir, "memory.max"))) return undefined;
     writeFileSync(join(dir, "memory.max"), String(limits.memoryBytes));
     if (existsSync(join(dir, "memory.swap.max"))) writeFileSync(join(dir, "memory.swap.max"), "0");
     writeFileSync(join(dir, "pids.max"), String(limits.maxProcesses));
+    if (limits.cpus !== undefined) writeFileSync(join(dir, "cpu.max"), `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}`);
     const pids = (): number[] => readInts(join(dir, "cgroup.procs"));
     return {
       kind: "cgroup2",
@@ -145,11 +171,16 @@ function tryCgroup2(id: string, limits: Limits): WorkloadLimits | undefined {
   }
 }
 
+/** The v1 hierarchy that has `controller`. */
+function cgroup1Mount(controller: string): Mount | undefined {
+  return mounts().find((m) => m.type === "cgroup" && m.options.includes(controller));
+}
+
 function tryCgroup1(id: string, limits: Limits): WorkloadLimits | undefined {
-  const all = mounts();
-  const mem = all.find((m) => m.type === "cgroup" && m.options.includes("memory"));
-  const pid = all.find((m) => m.type === "cgroup" && m.options.includes("pids"));
-  if (!mem || !pid) return undefined;
+  const mem = cgroup1Mount("memory");
+  const pid = cgroup1Mount("pids");
+  const cpu = limits.cpus !== undefined ? cgroup1Mount("cpu") : undefined;
+  if (!mem || !pid || (limits.cpus !== undefined && !cpu)) return undefined;
   const dirs: string[] = [];
   try {
     const memDir = makeGroup(join(mem.path, ownPath("memory")), id);
@@ -164,10 +195,18 @@ function tryCgroup1(id: string, limits: Limits): WorkloadLimits | undefined {
     const pidDir = makeGroup(join(pid.path, ownPath("pids")), id);
     dirs.push(pidDir);
     writeFileSync(join(pidDir, "pids.max"), String(limits.maxProcesses));
-    const pids = (): number[] => [...new Set([...readInts(join(memDir, "cgroup.procs")), ...readInts(join(pidDir, "cgroup.procs"))])];
+    if (cpu && limits.cpus !== undefined) {
+      // The memory or pids hierarchy may be this one too (mounted together); then the directory is the same.
+      const cpuDir = makeGroup(join(cpu.path, ownPath("cpu")), id);
+      if (!dirs.includes(cpuDir)) dirs.push(cpuDir);
+      writeFileSync(join(cpuDir, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
+      writeFileSync(join(cpuDir, "cpu.cfs_quota_us"), String(cpuQuotaUs(limits.cpus)));
+    }
+    const procsFiles = [...new Set(dirs)].map((d) => join(d, "cgroup.procs"));
+    const pids = (): number[] => [...new Set(procsFiles.flatMap(readInts))];
     return {
       kind: "cgroup1",
-      procsFiles: [join(memDir, "cgroup.procs"), join(pidDir, "cgroup.procs")],
+      procsFiles,
       rlimitArgs: [],
       pids,
       oomKills: () => readKey(join(memDir, "memory.oom_control"), "oom_kill"),
@@ -198,17 +237,40 @@ function rlimits(limits: Limits): WorkloadLimits {
 /** Which mechanism the first workload got; later workloads try it first. */
 let preferred: LimitKind | undefined;
 
-/** Sets up limits for one workload (same id, same cgroup: a restart reuses it). */
-export function createLimits(id: string, limits: Limits, allowCgroups = process.getuid?.() === 0): WorkloadLimits {
-  if (allowCgroups && preferred !== "rlimit") {
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/**
+ * Which cgroup version would hold a workload to a CPU limit on this host, or undefined when none can (no cpu
+ * controller, or a node that may not manage cgroups). Looks, creates nothing.
+ */
+export function cpuLimitKind(allowCgroups = isRoot()): "cgroup2" | "cgroup1" | undefined {
+  if (!allowCgroups) return undefined;
+  const v2 = cgroup2Controllers();
+  if (v2 && ["memory", "pids", "cpu"].every((c) => v2.controllers.includes(c))) return "cgroup2";
+  const cpu = cgroup1Mount("cpu");
+  if (cgroup1Mount("memory") && cgroup1Mount("pids") && cpu && existsSync(join(cpu.path, ownPath("cpu"), "cpu.cfs_quota_us"))) return "cgroup1";
+  return undefined;
+}
+
+/**
+ * Sets up limits for one workload (same id, same cgroup: a restart reuses it). A CPU limit that no cgroup on this
+ * host can take is NEX_E_UNSUPPORTED_LIMIT: there is no weaker stand-in to fall back to.
+ */
+export function createLimits(id: string, limits: Limits, allowCgroups = isRoot()): WorkloadLimits {
+  if (allowCgroups && (preferred !== "rlimit" || limits.cpus !== undefined)) {
     const order = preferred === "cgroup1" ? [tryCgroup1, tryCgroup2] : [tryCgroup2, tryCgroup1];
     for (const attempt of order) {
       const got = attempt(id, limits);
       if (got) {
-        preferred = got.kind;
+        if (limits.cpus === undefined) preferred = got.kind;
         return got;
       }
     }
+  }
+  if (limits.cpus !== undefined) {
+    throw new NexError("NEX_E_UNSUPPORTED_LIMIT", `cpus: no cgroup cpu controller on this host took the workload's CPU limit of ${limits.cpus}`);
   }
   preferred = "rlimit";
   return rlimits(limits);

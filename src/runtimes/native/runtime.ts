@@ -12,9 +12,9 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
-import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle } from "../runtime.js";
+import type { ArtifactRef, LimitSupport, Runtime, RuntimeHost, WorkloadHandle } from "../runtime.js";
 import { inspectExecutable } from "./artifact.js";
-import { createLimits } from "./cgroups.js";
+import { cpuLimitKind, createLimits } from "./cgroups.js";
 import { NativeWorkload, SUPERVISOR_DEFAULTS, type SupervisorOptions } from "./process.js";
 import { hostTool, launchCommand } from "./sandbox.js";
 
@@ -79,6 +79,7 @@ export class NativeRuntime implements Runtime {
   readonly type = "native" as const;
   private readonly workloads = new Set<NativeWorkload>();
   private pidNamespace: boolean | undefined;
+  private cpuLimits: boolean | undefined;
   private readonly opts: SupervisorOptions;
 
   constructor(
@@ -86,6 +87,11 @@ export class NativeRuntime implements Runtime {
     opts: Partial<SupervisorOptions> = {},
   ) {
     this.opts = { ...SUPERVISOR_DEFAULTS, ...opts };
+  }
+
+  limitSupport(): LimitSupport {
+    this.cpuLimits ??= cpuLimitKind() !== undefined;
+    return { cpus: this.cpuLimits };
   }
 
   async deploy(spec: WorkloadSpec, artifact: ArtifactRef): Promise<WorkloadHandle> {
@@ -103,7 +109,7 @@ export class NativeRuntime implements Runtime {
     if (!sandbox && spec.noNetwork && !this.pidNamespace) {
       throw new NexError("NEX_E_INVALID_FIELD", "noNetwork: this node cannot give a workload its own network namespace");
     }
-    const limits = createLimits(spec.id, { memoryBytes: spec.memoryLimitMiB * MiB, maxProcesses: spec.maxProcesses });
+    const limits = createLimits(spec.id, { memoryBytes: spec.memoryLimitMiB * MiB, maxProcesses: spec.maxProcesses, cpus: spec.cpus });
     const access = await this.host.access.service(spec);
     const dropTo = this.host.workloadUser;
     const host = sandbox ? undefined : prepareHostDir(this.host.dataDir, spec, access.creds, dropTo);

@@ -31,12 +31,16 @@ export {
   triggerSubjectProblem,
 } from "./subjects.js";
 export type { LogStream } from "./subjects.js";
-export { FUNCTION_TYPES, WORKLOAD_TYPES, WORKLOAD_TYPE_NAMES, isFunctionType, isWorkloadType } from "./types.js";
+export { FUNCTION_TYPES, MASKED_VALUE, WORKLOAD_TYPES, WORKLOAD_TYPE_NAMES, isFunctionType, isWorkloadType } from "./types.js";
 export type {
   AuctionRequest,
   Bid,
   DeployReply,
   DeployRequest,
+  ErrorRecord,
+  InspectReply,
+  InspectRequest,
+  InvocationRecord,
   LameduckReply,
   LameduckRequest,
   Lifecycle,
@@ -49,6 +53,7 @@ export type {
   RestartPolicy,
   StopReply,
   StopRequest,
+  WorkloadInspection,
   WorkloadSpec,
   WorkloadState,
   WorkloadSummary,

@@ -19,6 +19,7 @@ export const ControlVerb = {
   STOP: "STOP",
   LIST: "LIST",
   LAMEDUCK: "LAMEDUCK",
+  INSPECT: "INSPECT",
 } as const;
 /** One of the control API verbs. */
 export type ControlVerb = (typeof ControlVerb)[keyof typeof ControlVerb];

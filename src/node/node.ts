@@ -24,6 +24,7 @@ import {
   type EventData,
   type HeartbeatData,
   type EventType,
+  type InspectReply,
   type LameduckReply,
   type ListReply,
   type NodeInfo,
@@ -32,6 +33,8 @@ import {
   type StopReply,
 } from "../contract/index.js";
 import { connectNats } from "../nats/connect.js";
+import { NodeMetrics } from "../observe/metrics.js";
+import { startMetricsServer, type MetricsServer } from "../observe/server.js";
 import type { RuntimeHost } from "../runtimes/runtime.js";
 import { createRuntimes } from "../runtimes/registry.js";
 import { ArtifactStore } from "./artifacts.js";
@@ -39,6 +42,7 @@ import { DECLINE, startControlService, type ControlHandlers } from "./control.js
 import { EventPublisher, ensureFeedStream } from "./events.js";
 import { Failover, ensureClaimStream, relocate } from "./failover.js";
 import { loadIdentity, type NodeIdentity } from "./identity.js";
+import { metricsSource, sampleOf } from "./metrics.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
 import { StateStore } from "./state.js";
 import { Tenancy, type Origin } from "./tenancy.js";
@@ -55,6 +59,7 @@ export class NexNode {
   private stopping: Promise<void> | undefined;
   private failover: Failover | undefined;
   private readonly stoppedHooks: (() => void)[] = [];
+  private metricsServer: MetricsServer | undefined;
 
   private constructor(
     readonly opts: ResolvedNodeOptions,
@@ -65,6 +70,7 @@ export class NexNode {
     private readonly workloads: WorkloadManager,
     private readonly runtimes: Awaited<ReturnType<typeof createRuntimes>>,
     readonly tags: Record<string, string>,
+    private readonly metrics: NodeMetrics | undefined,
   ) {}
 
   /** The node's public id (an nkey). */
@@ -72,11 +78,17 @@ export class NexNode {
     return this.identity.id;
   }
 
+  /** Where Prometheus scrapes this node, when it serves metrics. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
+  }
+
   /** Connects, restores desired state, and starts answering the control API. */
   static async start(options: NodeOptions, log: (line: string) => void = () => undefined): Promise<NexNode> {
     const opts = resolveNodeOptions(options);
     const identity = loadIdentity(opts.seedFile);
     const nc = await connectNats(opts.connection, `nex-node-${opts.name}`, true);
+    const reconnects = countReconnects(nc);
     try {
       let jetstream = true;
       const tenancy = Tenancy.start({
@@ -111,6 +123,7 @@ export class NexNode {
         autoCreateBuckets: opts.autoCreateBuckets,
         allowEgress: opts.allowEgress,
         tunables: opts.tunables,
+        otlpEndpoint: opts.otlpEndpoint,
         event: (ns, type, wid, data) => events.emit(ns, type, wid, data),
         log: (spec, stream, line) => {
           tenancy.agent(spec.namespace).then(
@@ -126,8 +139,20 @@ export class NexNode {
         maxBytes: opts.maxArtifactBytes,
         allowFileDirs: opts.allowFileDirs,
       });
-      const workloads = new WorkloadManager({ nodeId: identity.id, runtimes, artifacts, state, host, maxWorkloads: opts.maxWorkloads });
-      const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags);
+      const workloads = new WorkloadManager({
+        nodeId: identity.id,
+        runtimes,
+        artifacts,
+        state,
+        host,
+        maxWorkloads: opts.maxWorkloads,
+        // Nothing stops before the node has booted, and `metrics` is set by then.
+        onStopped: (spec, stats) => metrics?.retire(sampleOf(spec, stats)),
+      });
+      const metrics = opts.metrics
+        ? new NodeMetrics(metricsSource({ nodeId: identity.id, nodeName: opts.name, workloads, runtimes, natsReconnects: () => reconnects.count }))
+        : undefined;
+      const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags, metrics);
       await node.boot(state, log);
       return node;
     } catch (err) {
@@ -141,6 +166,10 @@ export class NexNode {
       for (const [type, rt] of this.runtimes) {
         await rt.warm?.(DEFAULT_NAMESPACE).catch((err: Error) => log(`warning: could not warm up the ${type} runtime: ${err.message}`));
       }
+    }
+    if (this.metrics && this.opts.metrics) {
+      this.metricsServer = await startMetricsServer(this.opts.metrics, this.metrics);
+      log(`metrics at ${this.metricsServer.url}`);
     }
     if (state) await this.restore(state, log);
     this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());
@@ -259,6 +288,11 @@ export class NexNode {
         const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
         return reply;
       }),
+      inspect: guard(async (ns, body) => {
+        this.requireNamespace(ns);
+        const reply: InspectReply = { nodeId: this.id, workloads: await this.workloads.inspect(ns, decode.inspect(body)) };
+        return reply;
+      }),
       lameduck: guard(async (_ns, body, origin) => {
         this.requireAdmin(origin, "LAMEDUCK");
         const { delayMs } = decode.lameduck(body);
@@ -322,6 +356,7 @@ export class NexNode {
     clearTimeout(this.lameduckTimer);
     this.failover?.stop();
     await this.service?.stop().catch(() => undefined);
+    await this.metricsServer?.close();
     await this.workloads.stopAll(true);
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.close()));
     this.state = "stopped";
@@ -330,4 +365,13 @@ export class NexNode {
     await this.nc.drain().catch(() => undefined);
     for (const fn of this.stoppedHooks) fn();
   }
+}
+
+/** Counts the reconnects of a connection, for metrics (the count lives as long as the connection). */
+function countReconnects(nc: NatsConnection): { count: number } {
+  const counter = { count: 0 };
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === "reconnect") counter.count++;
+  })().catch(() => undefined);
+  return counter;
 }

@@ -3,13 +3,15 @@
  */
 import { nuid } from "@nats-io/nats-core";
 import {
+  MASKED_VALUE,
   NexError,
   type DeployReply,
+  type WorkloadInspection,
   type WorkloadSpec,
   type WorkloadSummary,
   type WorkloadType,
 } from "../contract/index.js";
-import type { Runtime, RuntimeHost, WorkloadHandle } from "../runtimes/runtime.js";
+import type { Runtime, RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtimes/runtime.js";
 import type { ArtifactStore } from "./artifacts.js";
 import type { StateStore } from "./state.js";
 
@@ -27,6 +29,8 @@ export interface WorkloadManagerDeps {
   state: StateStore | undefined;
   host: RuntimeHost;
   maxWorkloads: number;
+  /** Told the last counters of every instance that stops (metrics keep what it counted). */
+  onStopped?: (spec: WorkloadSpec, stats: WorkloadStats) => void;
 }
 
 /** Owns the node's running workloads. */
@@ -121,6 +125,7 @@ export class WorkloadManager {
     this.entries.delete(e.spec.id);
     if (!keepState) await this.d.state?.remove(e.spec.id).catch(() => undefined);
     await e.handle.stop().catch(() => undefined);
+    this.d.onStopped?.(e.spec, e.handle.stats());
     this.d.host.event(e.spec.namespace, "workload_stopped", e.spec.id, { name: e.spec.name, type: e.spec.type, reason });
   }
 
@@ -139,9 +144,19 @@ export class WorkloadManager {
     return undefined;
   }
 
+  /** Asks the runtimes that keep counters in other processes (runners) for fresh ones. */
+  async refreshStats(): Promise<void> {
+    await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
+  }
+
+  /** Every running workload with its counters as last refreshed. */
+  current(): { spec: WorkloadSpec; stats: WorkloadStats }[] {
+    return [...this.entries.values()].map((e) => ({ spec: e.spec, stats: e.handle.stats() }));
+  }
+
   /** Summaries of the workloads in a namespace (or all), freshest counters first fetched from runners. */
   async list(ns: string | undefined, name?: string): Promise<WorkloadSummary[]> {
-    await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
+    await this.refreshStats();
     const out: WorkloadSummary[] = [];
     for (const e of this.entries.values()) {
       if (ns !== undefined && e.spec.namespace !== ns) continue;
@@ -149,6 +164,21 @@ export class WorkloadManager {
       out.push(this.summary(e));
     }
     return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  }
+
+  /** The instances of a workload in a namespace, by id or name: summary, spec (env masked) and recent activity. */
+  async inspect(ns: string, sel: { id?: string; name?: string }): Promise<WorkloadInspection[]> {
+    const targets = [...this.entries.values()].filter((e) => e.spec.namespace === ns && (sel.id ? e.spec.id === sel.id : e.spec.name === sel.name));
+    if (targets.length === 0) {
+      throw new NexError("NEX_E_NOT_FOUND", `no workload ${sel.id ? `with id ${sel.id}` : `named "${sel.name}"`} in namespace ${ns}`);
+    }
+    await this.refreshStats();
+    return Promise.all(
+      targets.map(async (e) => {
+        const activity = (await e.handle.activity?.().catch(() => undefined)) ?? { recentInvocations: [], recentErrors: [] };
+        return { ...this.summary(e), spec: masked(e.spec), ...activity };
+      }),
+    );
   }
 
   private summary(e: Entry): WorkloadSummary {
@@ -170,6 +200,14 @@ export class WorkloadManager {
       restarts: s.restarts,
       exitCode: s.exitCode,
       lastError: s.lastError,
+      latencyMs: s.latencyMs,
     };
   }
+}
+
+/** A spec as INSPECT shows it: env names kept, their values masked (they often hold secrets). */
+function masked(spec: WorkloadSpec): WorkloadSpec {
+  const env: Record<string, string> = {};
+  for (const k of Object.keys(spec.env)) env[k] = MASKED_VALUE;
+  return { ...spec, env };
 }

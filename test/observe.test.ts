@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { NexError } from "../src/contract/index.js";
 import { ActivityLog, RECENT_ERRORS, RECENT_INVOCATIONS } from "../src/observe/activity.js";
 import { DURATION_BUCKETS_SECONDS, DurationRecorder, FINE_BUCKETS_SECONDS, addDurations } from "../src/observe/durations.js";
+import { resolveNodeOptions } from "../src/node/options.js";
 import { addStats } from "../src/runtimes/functions/stats.js";
 
 test("observe - every Prometheus bucket bound is a fine bound, so fine counts fold into them exactly", () => {
@@ -61,4 +62,18 @@ test("observe - counters of a dead runner add to the live one's", () => {
   assert.equal(sum.inFlight, 2);
   assert.equal(sum.lastError, "runner died");
   assert.deepEqual(addDurations(undefined, { counts: [1], sum: 1 }), { counts: [1], sum: 1 });
+});
+
+test("observe - metrics and OTLP settings are checked when the node resolves its options", () => {
+  const base = { connection: { servers: ["nats://127.0.0.1:1"] } };
+  assert.equal(resolveNodeOptions(base).metrics, undefined, "no metrics unless a port is given");
+  assert.equal(resolveNodeOptions(base).otlpEndpoint, undefined, "no tracing unless an endpoint is given");
+  assert.deepEqual(resolveNodeOptions({ ...base, metricsPort: 9464 }).metrics, { host: "127.0.0.1", port: 9464 });
+  assert.deepEqual(resolveNodeOptions({ ...base, metricsPort: 9464, metricsHost: "0.0.0.0" }).metrics, { host: "0.0.0.0", port: 9464 });
+  assert.throws(() => resolveNodeOptions({ ...base, metricsPort: 70_000 }), /metrics-port/);
+  assert.throws(() => resolveNodeOptions({ ...base, metricsHost: "0.0.0.0" }), /metrics-host: needs --metrics-port/);
+  assert.equal(resolveNodeOptions({ ...base, otlpEndpoint: "http://collector:4318" }).otlpEndpoint, "http://collector:4318/v1/traces");
+  assert.equal(resolveNodeOptions({ ...base, otlpEndpoint: "https://c.example/otlp/v1/traces" }).otlpEndpoint, "https://c.example/otlp/v1/traces");
+  assert.throws(() => resolveNodeOptions({ ...base, otlpEndpoint: "grpc://collector:4317" }), /otlp-endpoint: must be an http/);
+  assert.throws(() => resolveNodeOptions({ ...base, otlpEndpoint: "not a url" }), /otlp-endpoint/);
 });

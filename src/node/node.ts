@@ -153,7 +153,10 @@ export class NexNode {
         ? new NodeMetrics(metricsSource({ nodeId: identity.id, nodeName: opts.name, workloads, runtimes, natsReconnects: () => reconnects.count }))
         : undefined;
       const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags, metrics);
-      await node.boot(state, log);
+      await node.boot(state, log).catch(async (err: unknown) => {
+        await node.metricsServer?.close();
+        throw err;
+      });
       return node;
     } catch (err) {
       await nc.close().catch(() => undefined);
@@ -169,7 +172,6 @@ export class NexNode {
     }
     if (this.metrics && this.opts.metrics) {
       this.metricsServer = await startMetricsServer(this.opts.metrics, this.metrics);
-      log(`metrics at ${this.metricsServer.url}`);
     }
     if (state) await this.restore(state, log);
     this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());

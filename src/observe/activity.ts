@@ -41,7 +41,12 @@ function wallTime(t: number): string {
 export function userStack(err: FailureLike): string | undefined {
   const c = err.cause as { stack?: unknown } | undefined;
   if (c === null || typeof c !== "object" || typeof c.stack !== "string" || c.stack.length === 0) return undefined;
-  return c.stack.length > MAX_STACK_CHARS ? `${c.stack.slice(0, MAX_STACK_CHARS)}…` : c.stack;
+  // Frames of the runtime's own scripts (`nex:invoker`, …) say nothing about the function.
+  const stack = c.stack
+    .split("\n")
+    .filter((l) => !/^\s+at (.*\()?nex:[a-z]+:\d+:\d+\)?$/.test(l))
+    .join("\n");
+  return stack.length > MAX_STACK_CHARS ? `${stack.slice(0, MAX_STACK_CHARS)}…` : stack;
 }
 
 /** Recent invocations and failures of one function. */

@@ -63,7 +63,7 @@ export class ActivityLog {
     s.ms = t1 - t0;
     s.subject = subject;
     s.outcome = outcome;
-    this.next = (this.next + 1) % RECENT_INVOCATIONS;
+    if (++this.next === RECENT_INVOCATIONS) this.next = 0;
     if (this.filled < RECENT_INVOCATIONS) this.filled++;
   }
 

@@ -33,7 +33,7 @@ import {
   type StopReply,
 } from "../contract/index.js";
 import { connectNats } from "../nats/connect.js";
-import { NodeMetrics } from "../observe/metrics.js";
+import type { NodeMetrics } from "../observe/metrics.js";
 import { startMetricsServer, type MetricsServer } from "../observe/server.js";
 import type { RuntimeHost } from "../runtimes/runtime.js";
 import { createRuntimes } from "../runtimes/registry.js";
@@ -149,8 +149,11 @@ export class NexNode {
         // Nothing stops before the node has booted, and `metrics` is set by then.
         onStopped: (spec, stats) => metrics?.retire(sampleOf(spec, stats)),
       });
+      // prom-client is loaded only by a node that serves metrics (it costs tens of milliseconds to load).
       const metrics = opts.metrics
-        ? new NodeMetrics(metricsSource({ nodeId: identity.id, nodeName: opts.name, workloads, runtimes, natsReconnects: () => reconnects.count }))
+        ? new (await import("../observe/metrics.js")).NodeMetrics(
+            metricsSource({ nodeId: identity.id, nodeName: opts.name, workloads, runtimes, natsReconnects: () => reconnects.count }),
+          )
         : undefined;
       const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags, metrics);
       await node.boot(state, log).catch(async (err: unknown) => {

@@ -31,6 +31,23 @@ test("subjects - control subjects are built from validated tokens", () => {
   assert.equal(subjects.logsFilter("default", "echo"), "$NEX.FEED.default.logs.echo.>");
   assert.equal(subjects.event("system", "node_started"), "$NEX.FEED.system.events.node_started");
   assert.throws(() => subjects.logs("default", "a*", "x", "stdout"));
+  assert.equal(subjects.logsFilter("default", undefined, undefined, "stderr"), "$NEX.FEED.default.logs.*.*.stderr");
+  assert.equal(subjects.logsFilter("default", "echo", undefined, "stdout"), "$NEX.FEED.default.logs.echo.*.stdout");
+  assert.equal(subjects.logsFilter("default", "echo", "ID1"), "$NEX.FEED.default.logs.echo.ID1.*");
+  assert.equal(subjects.eventsFilter("default"), "$NEX.FEED.default.events.*");
+  assert.equal(subjects.eventsFilter("default", "function_failed"), "$NEX.FEED.default.events.function_failed");
+  assert.throws(() => subjects.eventsFilter("default", "a.>"), /invalid event type/);
+  assert.equal(subjects.control("default", "INSPECT", "NABC"), "$NEX.SVC.default.control.INSPECT.NABC");
+  assert.deepEqual(subjects.parseControl("$NEX.SVC.a.control.INSPECT.NABC"), { namespace: "a", verb: "INSPECT", nodeId: "NABC" });
+});
+
+test("contract - decode.inspect takes exactly one of name or id", () => {
+  assert.deepEqual(decode.inspect({ name: "echo" }), { name: "echo" });
+  assert.deepEqual(decode.inspect({ id: "ID1" }), { id: "ID1" });
+  assert.throws(() => decode.inspect({}), /exactly one of id or name/);
+  assert.throws(() => decode.inspect({ id: "a", name: "b" }), /exactly one of id or name/);
+  assert.throws(() => decode.inspect({ name: "a b" }), /NEX_E_INVALID_FIELD|name/);
+  assert.throws(() => decode.inspect({ name: "a", verbose: true }), /is not a field/);
 });
 
 test("subjects - trigger subjects under reserved prefixes or with bad wildcards are refused", () => {

@@ -48,6 +48,7 @@ const FORMS: { verb: ControlVerb; targeted: boolean }[] = [
   { verb: "LIST", targeted: true },
   { verb: "LAMEDUCK", targeted: true },
   { verb: "PLACE", targeted: true },
+  { verb: "INSPECT", targeted: true },
 ];
 
 /** What the node must answer: the decoder's code for the body, or anything a decoded request may meet later. */
@@ -74,6 +75,7 @@ const AFTER_DECODE: Partial<Record<ControlVerb, ErrorCode[]>> = {
   ],
   STOP: ["NEX_E_NOT_FOUND"],
   PLACE: ["NEX_E_NOT_FOUND", "NEX_E_CONFLICT", "NEX_E_FORBIDDEN", "NEX_E_UNSUPPORTED_TYPE"],
+  INSPECT: ["NEX_E_NOT_FOUND"],
 };
 
 /** Printable: no control, format or line-separator characters, no lone surrogates. */
@@ -126,6 +128,8 @@ function expectation(who: Who, verb: ControlVerb, ns: string, bytes: Uint8Array)
       if (who === "tenant") return { code: "NEX_E_FORBIDDEN" };
       if (unserved) return { code: "NEX_E_NODE_NOT_FOUND" };
       return run(() => decode.place(body));
+    case "INSPECT":
+      return unserved ? { code: "NEX_E_NODE_NOT_FOUND" } : run(() => decode.inspect(body));
   }
 }
 
@@ -171,6 +175,7 @@ function checkReply(s: Sent, m: Msg, nodeId: string): void {
     case "PING":
     case "INFO":
     case "LIST":
+    case "INSPECT":
       assert.equal(body["nodeId"], nodeId, `${ctx}: a reply of this node`);
       break;
     case "AUCTION":
@@ -227,6 +232,7 @@ void describe("control API fuzz", () => {
       LIST: decode.list,
       LAMEDUCK: decode.lameduck,
       PLACE: decode.place,
+      INSPECT: decode.inspect,
     };
     let accepted = 0;
     for (let i = 0; i < 4_000; i++) {

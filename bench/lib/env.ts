@@ -3,7 +3,7 @@
  * child processes (nodes, responders) forked through tsx, a fast client connection, and one `stop()` for all.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,6 +86,8 @@ export class BenchEnv {
   /** Starts a nats-server with JetStream in a fresh temporary directory. */
   static async start(): Promise<BenchEnv> {
     const dir = mkdtempSync(join(tmpdir(), "nex-bench-"));
+    // Nodes read file:// artifacts as an unprivileged user: the artifacts written here must be readable by it.
+    chmodSync(dir, 0o755);
     try {
       const server = await startNatsServer({ storeDir: join(dir, "js"), host: "127.0.0.1", port: -1 });
       return new BenchEnv(dir, server);

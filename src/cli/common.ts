@@ -189,3 +189,32 @@ export function intFlag(value: string | undefined, flag: string, min = 1): numbe
   if (!Number.isSafeInteger(n) || n < min) throw new NexError("NEX_E_INVALID_FIELD", `${flag}: must be an integer of at least ${min}, not ${JSON.stringify(value)}`);
   return n;
 }
+
+/**
+ * A point in time: a duration back from now (`30s`, `1h`, `2d`) or an ISO time (`2025-06-01T12:00:00Z`,
+ * `2025-06-01`), or NEX_E_INVALID_FIELD naming the flag.
+ */
+export function timeFlag(value: string, flag: string, now = Date.now()): Date {
+  const v = value.trim();
+  if (/^\d+(\.\d+)?(ms|s|m|h|d)?$/.test(v)) return new Date(now - durationFlag(v, flag));
+  const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
+  if (Number.isNaN(t)) {
+    throw new NexError("NEX_E_INVALID_FIELD", `${flag}: ${JSON.stringify(value)} is neither a duration (30s, 5m, 1h) nor an ISO time (2025-06-01T12:00:00Z)`);
+  }
+  return new Date(t);
+}
+
+/** A regular expression flag, or NEX_E_INVALID_FIELD naming the flag. */
+export function regexFlag(value: string | undefined, flag: string): RegExp | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return new RegExp(value);
+  } catch (err) {
+    throw new NexError("NEX_E_INVALID_FIELD", `${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** Prints one JSON object on one line (for `--json` streams: logs, events). */
+export function printJsonLine(v: unknown): void {
+  process.stdout.write(JSON.stringify(v) + "\n");
+}

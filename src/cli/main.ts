@@ -14,6 +14,7 @@ import { VERSION } from "../contract/index.js";
 import { addGlobalOptions } from "./common.js";
 import { devrunCommand, runCommand } from "./commands/deploy.js";
 import { eventsCommand, logsCommand } from "./commands/feeds.js";
+import { inspectCommand } from "./commands/inspect.js";
 import { lsCommand, stopCommand } from "./commands/ls.js";
 import { nodeCommand } from "./commands/node.js";
 import { pubCommand, reqCommand } from "./commands/req.js";
@@ -34,6 +35,7 @@ function buildProgram(): Command {
   program.addCommand(runCommand());
   program.addCommand(lsCommand());
   program.addCommand(stopCommand());
+  program.addCommand(inspectCommand());
   program.addCommand(logsCommand());
   program.addCommand(eventsCommand());
   program.addCommand(reqCommand());

@@ -27,12 +27,14 @@ import {
   type DeployReply,
   type DesiredSummary,
   type DeployRequest,
+  type InspectReply,
   type LameduckReply,
   type ListReply,
   type NodeInfo,
   type NodeSummary,
   type RequestedLimits,
   type StopReply,
+  type WorkloadInspection,
   type WorkloadSummary,
   type WorkloadType,
 } from "../contract/index.js";
@@ -227,6 +229,21 @@ export class NexClient {
     const target = holder ?? (await this.ping())[0]?.nodeId;
     if (!target) throw new NexError("NEX_E_NO_NODES", `no node answers in namespace ${this.namespace}`);
     return (await this.request<StopReply>("STOP", target, { name: nameOrId })).stopped;
+  }
+
+  /**
+   * One workload, by name or id, wherever it runs: each instance's summary, its spec (env values masked) and its
+   * recent invocations and failures, asked of every node that runs it. Instances are sorted by node, then id.
+   */
+  async inspect(nameOrId: string, opts: { node?: string } = {}): Promise<WorkloadInspection[]> {
+    const all = await this.list(opts.node ? { node: opts.node } : {});
+    const byId = all.filter((w) => w.id === nameOrId);
+    const hits = byId.length > 0 ? byId : all.filter((w) => w.name === nameOrId);
+    if (hits.length === 0) throw new NexError("NEX_E_NOT_FOUND", `no workload named or with id "${nameOrId}" in namespace ${this.namespace}`);
+    const body = decode.inspect(byId.length > 0 ? { id: nameOrId } : { name: nameOrId });
+    const nodes = [...new Set(hits.map((w) => w.nodeId))];
+    const replies = await Promise.all(nodes.map((n) => this.request<InspectReply>("INSPECT", n, body)));
+    return replies.flatMap((r) => r.workloads).sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.id.localeCompare(b.id));
   }
 
   /** Puts a node in lame duck mode. */

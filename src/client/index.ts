@@ -12,4 +12,4 @@
 export { NexClient, errorFromReply } from "./client.js";
 export type { DeployResult, NexClientOptions, PlacementOptions, WorkloadStatus } from "./client.js";
 export { readEvents, readFeed, readLogs } from "./feeds.js";
-export type { FeedItem, FeedOptions, LogLine } from "./feeds.js";
+export type { EventFilter, FeedItem, FeedOptions, LogFilter, LogLine } from "./feeds.js";

@@ -17,6 +17,7 @@ import {
   isWorkloadType,
   type AuctionRequest,
   type DeployRequest,
+  type InspectRequest,
   type Lifecycle,
   type ListRequest,
   type PingRequest,
@@ -346,6 +347,15 @@ export const decode = {
     const id = optName(body, "id");
     const name = optName(body, "name");
     if ((id === undefined) === (name === undefined)) throw invalid("id", "stop needs exactly one of id or name");
+    return id !== undefined ? { id } : { name: name! };
+  },
+
+  /** INSPECT: exactly one of `{id}` or `{name}`. */
+  inspect(body: Record<string, unknown>): InspectRequest {
+    only(body, ["id", "name"]);
+    const id = optName(body, "id");
+    const name = optName(body, "name");
+    if ((id === undefined) === (name === undefined)) throw invalid("id", "inspect needs exactly one of id or name");
     return id !== undefined ? { id } : { name: name! };
   },
 

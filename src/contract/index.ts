@@ -32,12 +32,16 @@ export {
   triggerSubjectProblem,
 } from "./subjects.js";
 export type { LogStream } from "./subjects.js";
-export { FUNCTION_TYPES, WORKLOAD_TYPES, WORKLOAD_TYPE_NAMES, isFunctionType, isWorkloadType } from "./types.js";
+export { FUNCTION_TYPES, MASKED_VALUE, WORKLOAD_TYPES, WORKLOAD_TYPE_NAMES, isFunctionType, isWorkloadType } from "./types.js";
 export type {
   AuctionRequest,
   Bid,
   DeployReply,
   DeployRequest,
+  ErrorRecord,
+  InspectReply,
+  InspectRequest,
+  InvocationRecord,
   LameduckReply,
   LameduckRequest,
   Lifecycle,
@@ -55,6 +59,7 @@ export type {
   StopReply,
   StopRequest,
   WorkloadMaximums,
+  WorkloadInspection,
   WorkloadSpec,
   WorkloadState,
   WorkloadSummary,

@@ -21,6 +21,7 @@ export const ControlVerb = {
   LAMEDUCK: "LAMEDUCK",
   /** Node to node: start one more instance of a stored workload (the control plane only). */
   PLACE: "PLACE",
+  INSPECT: "INSPECT",
 } as const;
 /** One of the control API verbs. */
 export type ControlVerb = (typeof ControlVerb)[keyof typeof ControlVerb];
@@ -91,12 +92,15 @@ export const subjects = {
     return `${NEX_ROOT}.FEED.${token("namespace", ns)}.logs.${token("name", name)}.${token("id", id)}.${stream}`;
   },
 
-  /** A filter for log lines: all of a namespace, one workload name, or one instance. */
-  logsFilter(ns: string, name?: string, id?: string): string {
+  /** A filter for log lines: all of a namespace, one workload name, or one instance; all streams or one. */
+  logsFilter(ns: string, name?: string, id?: string, stream?: LogStream): string {
     const base = `${NEX_ROOT}.FEED.${ns === "*" ? "*" : token("namespace", ns)}.logs`;
-    if (name === undefined) return `${base}.>`;
-    if (id === undefined) return `${base}.${token("name", name)}.>`;
-    return `${base}.${token("name", name)}.${token("id", id)}.*`;
+    const n = name === undefined ? "*" : token("name", name);
+    const i = id === undefined ? "*" : token("id", id);
+    if (stream !== undefined) return `${base}.${n}.${i}.${stream === "stderr" ? "stderr" : "stdout"}`;
+    if (name === undefined && id === undefined) return `${base}.>`;
+    if (id === undefined) return `${base}.${n}.>`;
+    return `${base}.${n}.${i}.*`;
   },
 
   /** A CloudEvent of one type: `$NEX.FEED.<ns>.events.<type>`. */
@@ -104,9 +108,9 @@ export const subjects = {
     return `${NEX_ROOT}.FEED.${token("namespace", ns)}.events.${token("event type", type)}`;
   },
 
-  /** A filter for events of one namespace (or `"*"` for all). */
-  eventsFilter(ns: string): string {
-    return `${NEX_ROOT}.FEED.${ns === "*" ? "*" : token("namespace", ns)}.events.*`;
+  /** A filter for events of one namespace (or `"*"` for all), of every type or of one. */
+  eventsFilter(ns: string, type?: string): string {
+    return `${NEX_ROOT}.FEED.${ns === "*" ? "*" : token("namespace", ns)}.events.${type === undefined ? "*" : token("event type", type)}`;
   },
 
   /** A claim on placing one replica of a workload (published to the claim stream with a dedupe id). */

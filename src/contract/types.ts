@@ -1,4 +1,5 @@
 /** Request and reply shapes of the control API. All are JSON on the wire. */
+import type { ErrorCode } from "./errors.js";
 
 /** What the wire knows about a workload type. Its implementation is picked in `src/runtimes/registry.ts`. */
 export interface WorkloadTypeInfo {
@@ -138,7 +139,7 @@ export interface WorkloadSummary {
   generation?: number;
   /** How many instances the workload should have. */
   replicas?: number;
-  /** Invocation latency (functions), when the node measures it. */
+  /** Invocation latency (functions) over about the last minute, measured in the runner; absent when nothing ran. */
   latencyMs?: { p50: number; p99: number };
 }
 
@@ -285,3 +286,49 @@ export interface LameduckReply {
   nodeId: string;
   state: NodeState;
 }
+
+/** Body of INSPECT: exactly one of `{name}` or `{id}`, in the namespace of the subject. */
+export interface InspectRequest {
+  id?: string;
+  name?: string;
+}
+
+/** One recent invocation of a function, as its runner recorded it. */
+export interface InvocationRecord {
+  /** When it arrived (ISO time). */
+  time: string;
+  /** From arrival to reply (or failure), in milliseconds. */
+  durationMs: number;
+  subject: string;
+  /** `ok`, or the error code it failed with. */
+  outcome: "ok" | ErrorCode;
+}
+
+/** One recent failure of a workload. */
+export interface ErrorRecord {
+  time: string;
+  code: ErrorCode;
+  message: string;
+  /** The trigger subject (functions). */
+  subject?: string;
+  /** The stack the function's own code threw with, when it threw one. */
+  stack?: string;
+}
+
+/** One instance of a workload as INSPECT shows it: its summary, its spec (env values masked) and recent activity. */
+export interface WorkloadInspection extends WorkloadSummary {
+  spec: WorkloadSpec;
+  /** The last invocations (at most 50 per instance), oldest first. */
+  recentInvocations: InvocationRecord[];
+  /** The last failures (at most 10 per instance), oldest first. */
+  recentErrors: ErrorRecord[];
+}
+
+/** Reply to INSPECT: the instances of the workload on one node. */
+export interface InspectReply {
+  nodeId: string;
+  workloads: WorkloadInspection[];
+}
+
+/** What an env value reads as in INSPECT. */
+export const MASKED_VALUE = "***";

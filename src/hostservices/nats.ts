@@ -9,7 +9,7 @@
  * await hs.kvSet("iot", "dev1", new TextEncoder().encode("23"));
  * ```
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
@@ -71,6 +71,12 @@ async function bounded<T>(service: string, ms: number, p: Promise<T>): Promise<T
   } finally {
     clearTimeout(timer);
   }
+}
+
+function toHeaders(h: Record<string, string>): MsgHdrs {
+  const out = natsHeaders();
+  for (const [k, v] of Object.entries(h)) out.set(k, v);
+  return out;
 }
 
 function info(bucket: string, i: { name: string; size: number; digest: string; mtime: string; chunks: number }): ObjectInfoLite {
@@ -215,26 +221,26 @@ export class NatsHostServices implements HostServices {
     if (RESERVED.test(subject)) throw hostError("messaging", "denied", `subject "${subject}" is reserved`);
   }
 
-  async publish(subject: string, data: Uint8Array): Promise<void> {
+  async publish(subject: string, data: Uint8Array, headers?: Record<string, string>): Promise<void> {
     this.checkSubject(subject);
     try {
-      this.nc.publish(subject, data);
+      this.nc.publish(subject, data, headers ? { headers: toHeaders(headers) } : undefined);
     } catch (err) {
       throw fail("messaging", `publish to ${subject} failed`, err);
     }
   }
 
-  async request(subject: string, data: Uint8Array, timeoutMs = this.callMs): Promise<Uint8Array> {
+  async request(subject: string, data: Uint8Array, timeoutMs = this.callMs, headers?: Record<string, string>): Promise<Uint8Array> {
     this.checkSubject(subject);
     try {
-      const m = await this.nc.request(subject, data, { timeout: this.cap(timeoutMs) });
+      const m = await this.nc.request(subject, data, { timeout: this.cap(timeoutMs), headers: headers && toHeaders(headers) });
       return m.data;
     } catch (err) {
       throw fail("messaging", `request to ${subject} failed`, err);
     }
   }
 
-  async requestMany(subject: string, data: Uint8Array, maxWaitMs = 1_000, maxMessages = 0): Promise<Uint8Array[]> {
+  async requestMany(subject: string, data: Uint8Array, maxWaitMs = 1_000, maxMessages = 0, headers?: Record<string, string>): Promise<Uint8Array[]> {
     this.checkSubject(subject);
     const out: Uint8Array[] = [];
     try {
@@ -242,6 +248,7 @@ export class NatsHostServices implements HostServices {
         strategy: maxMessages > 0 ? "count" : "timer",
         maxWait: this.cap(maxWaitMs),
         maxMessages: maxMessages > 0 ? maxMessages : undefined,
+        headers: headers && toHeaders(headers),
       });
       for await (const m of it) out.push(m.data);
     } catch (err) {

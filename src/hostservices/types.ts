@@ -70,9 +70,10 @@ export interface HostServices {
   /** True when the object existed. */
   objDelete(bucket: string, name: string): Promise<boolean>;
   objList(bucket: string): Promise<ObjectInfoLite[]>;
-  publish(subject: string, data: Uint8Array): Promise<void>;
-  request(subject: string, data: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
+  /** `headers` come from the host (a trace's `traceparent`), never from the function. */
+  publish(subject: string, data: Uint8Array, headers?: Record<string, string>): Promise<void>;
+  request(subject: string, data: Uint8Array, timeoutMs?: number, headers?: Record<string, string>): Promise<Uint8Array>;
   /** Every reply that arrives within `maxWaitMs` (or until `maxMessages`). */
-  requestMany(subject: string, data: Uint8Array, maxWaitMs?: number, maxMessages?: number): Promise<Uint8Array[]>;
+  requestMany(subject: string, data: Uint8Array, maxWaitMs?: number, maxMessages?: number, headers?: Record<string, string>): Promise<Uint8Array[]>;
   http(req: HttpRequest): Promise<HttpResponse>;
 }

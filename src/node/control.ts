@@ -24,7 +24,7 @@ export const DECLINE = Symbol("decline");
 export type ControlHandler = (ns: string, body: Uint8Array, requestInfo: string | undefined) => Promise<unknown>;
 
 /** The node operations behind the control API. */
-export type ControlHandlers = Record<"ping" | "info" | "auction" | "deploy" | "stop" | "list" | "lameduck" | "place", ControlHandler>;
+export type ControlHandlers = Record<"ping" | "info" | "auction" | "deploy" | "stop" | "list" | "lameduck" | "place" | "inspect", ControlHandler>;
 
 const ROUTES: { name: string; verb: ControlVerb; targeted: boolean; handler: keyof ControlHandlers }[] = [
   { name: "ping", verb: "PING", targeted: false, handler: "ping" },
@@ -37,7 +37,33 @@ const ROUTES: { name: string; verb: ControlVerb; targeted: boolean; handler: key
   { name: "list-node", verb: "LIST", targeted: true, handler: "list" },
   { name: "lameduck", verb: "LAMEDUCK", targeted: true, handler: "lameduck" },
   { name: "place", verb: "PLACE", targeted: true, handler: "place" },
+  { name: "inspect", verb: "INSPECT", targeted: true, handler: "inspect" },
 ];
+
+/**
+ * What an endpoint's asynchronous handling adds to the micro STATS. The library times and counts errors only for the
+ * synchronous part of a handler (ours return at once and answer later), so each endpoint counts its own error
+ * replies and processing time here, and `statsHandler` writes them into the endpoint's stats on every STATS request.
+ */
+interface EndpointCounts {
+  errors: number;
+  lastError?: string;
+  processingNs: number;
+}
+
+/** The shape of the stats object the library keeps per endpoint (and hands to `statsHandler` with the endpoint). */
+interface EndpointStatsFields {
+  num_requests: number;
+  num_errors: number;
+  last_error?: string;
+  processing_time: number;
+  average_processing_time: number;
+}
+
+function isStatsFields(v: unknown): v is EndpointStatsFields {
+  const s = v as Partial<EndpointStatsFields> | null;
+  return s !== null && typeof s === "object" && typeof s.num_requests === "number" && typeof s.num_errors === "number";
+}
 
 /** Starts the control service for a node. */
 export async function startControlService(
@@ -45,6 +71,7 @@ export async function startControlService(
   node: { id: string; name: string },
   handlers: ControlHandlers,
 ): Promise<Service> {
+  const counts = new Map<string, EndpointCounts>(ROUTES.map((r) => [r.name, { errors: 0, processingNs: 0 }]));
   // @nats-io/services pins its own nats-core copy; the connection is the same object at run time.
   const srv = await new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
     name: CONTROL_SERVICE_NAME,
@@ -53,14 +80,32 @@ export async function startControlService(
     metadata: { node_id: node.id, node_name: node.name },
     // No queue group: broadcast verbs must reach every node, and targeted subjects are unique anyway.
     queue: "",
+    statsHandler: async (endpoint) => {
+      const e = endpoint as { name?: string; stats?: unknown };
+      const c = e.name === undefined ? undefined : counts.get(e.name);
+      if (c && isStatsFields(e.stats)) {
+        e.stats.num_errors = c.errors;
+        e.stats.last_error = c.lastError;
+        e.stats.processing_time = c.processingNs;
+        e.stats.average_processing_time = e.stats.num_requests > 0 ? Math.round(c.processingNs / e.stats.num_requests) : 0;
+      }
+      return undefined;
+    },
   });
   for (const r of ROUTES) {
     const subject = subjects.control("*", r.verb, r.targeted ? node.id : undefined);
+    const c = counts.get(r.name)!;
     srv.addEndpoint(r.name, {
       subject,
       handler: (err, msg) => {
         if (err) return;
-        void dispatch(msg, handlers[r.handler], !r.targeted);
+        const t0 = performance.now();
+        void dispatch(msg, handlers[r.handler], !r.targeted).then((failure) => {
+          c.processingNs += Math.round((performance.now() - t0) * 1e6);
+          if (failure === undefined) return;
+          c.errors++;
+          c.lastError = `${failure.status}:${failure.message}`;
+        });
       },
       metadata: { verb: r.verb, targeted: String(r.targeted) },
     });
@@ -74,22 +119,25 @@ const REQUEST_INFO = "Nats-Request-Info";
 /** Longest error message sent back; the body also carries the code and hint. */
 const MAX_ERROR_MESSAGE = 1024;
 
-async function dispatch(msg: ServiceMsg, handler: ControlHandler, broadcast: boolean): Promise<void> {
+/** Handles one request; resolves to the error it answered with, if it answered with one. */
+async function dispatch(msg: ServiceMsg, handler: ControlHandler, broadcast: boolean): Promise<NexError | undefined> {
   const parsed = subjects.parseControl(msg.subject);
   try {
     if (!parsed) throw new NexError("NEX_E_BAD_REQUEST", "not a control subject");
     const out = await handler(parsed.namespace, msg.data, msg.headers?.get(REQUEST_INFO) || undefined);
     if (out === DECLINE) {
-      if (broadcast) return;
+      if (broadcast) return undefined;
       // A request sent to this node alone is answered, so its sender never waits for a timeout.
       throw new NexError("NEX_E_NODE_NOT_FOUND", `node ${parsed.nodeId ?? ""} does not match the request`);
     }
     msg.respond(JSON.stringify(out ?? {}));
+    return undefined;
   } catch (err) {
     const e = NexError.from(err);
     // A broadcast that a node can't serve is answered by the nodes that can.
-    if (broadcast && e.code === "NEX_E_NODE_NOT_FOUND") return;
+    if (broadcast && e.code === "NEX_E_NODE_NOT_FOUND") return undefined;
     respondError(msg, e);
+    return e;
   }
 }
 

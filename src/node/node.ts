@@ -25,6 +25,7 @@ import {
   type EventData,
   type HeartbeatData,
   type EventType,
+  type InspectReply,
   type LameduckReply,
   type ListReply,
   type NodeInfo,
@@ -34,6 +35,8 @@ import {
 import { connectNats } from "../nats/connect.js";
 import { keyPair } from "../nats/nkeys.js";
 import { ensureStream } from "../nats/streams.js";
+import type { NodeMetrics } from "../observe/metrics.js";
+import { startMetricsServer, type MetricsServer } from "../observe/server.js";
 import type { RuntimeHost } from "../runtimes/runtime.js";
 import { createRuntimes } from "../runtimes/registry.js";
 import { ArtifactStore } from "./artifacts.js";
@@ -43,6 +46,7 @@ import { EventPublisher, ensureFeedStream } from "./events.js";
 import { loadIdentity, type NodeIdentity } from "./identity.js";
 import { Leases, type LeaseData } from "./leases.js";
 import { Operations } from "./operations.js";
+import { metricsSource, sampleOf } from "./metrics.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
 import { capDefaults, overMaximum, unsupportedLimit } from "./limits.js";
 import { Reconciler } from "./reconciler.js";
@@ -84,6 +88,7 @@ export class NexNode {
   private storeTimer: NodeJS.Timeout | undefined;
   private readonly ops: Operations;
   private readonly stoppedHooks: (() => void)[] = [];
+  private metricsServer: MetricsServer | undefined;
 
   private constructor(
     readonly opts: ResolvedNodeOptions,
@@ -97,6 +102,7 @@ export class NexNode {
     private readonly stores: Stores | undefined,
     artifacts: ArtifactStore,
     private readonly log: (line: string) => void,
+    private readonly metrics: NodeMetrics | undefined,
   ) {
     if (stores) {
       this.reconciler = new Reconciler({
@@ -130,11 +136,17 @@ export class NexNode {
     return this.identity.id;
   }
 
+  /** Where Prometheus scrapes this node, when it serves metrics. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
+  }
+
   /** Connects, restores desired state, and starts answering the control API. */
   static async start(options: NodeOptions, log: (line: string) => void = () => undefined): Promise<NexNode> {
     const opts = resolveNodeOptions(options);
     const identity = loadIdentity(opts.seedFile);
     const nc = await connectNats(opts.connection, `nex-node-${opts.name}`, true);
+    const reconnects = countReconnects(nc);
     try {
       let jetstream = true;
       const tenancy = Tenancy.start({
@@ -173,6 +185,7 @@ export class NexNode {
         autoCreateBuckets: opts.autoCreateBuckets,
         allowEgress: opts.allowEgress,
         tunables: opts.tunables,
+        otlpEndpoint: opts.otlpEndpoint,
         event: (ns, type, wid, data) => events.emit(ns, type, wid, data),
         log: (spec, stream, line) => {
           tenancy.agent(spec.namespace).then(
@@ -197,10 +210,21 @@ export class NexNode {
         maximums: opts.maximums,
         leases: stores?.leases,
         onJobDone: (inst, exitCode) => (stores ? markJobDone(stores.desired, inst, exitCode) : Promise.resolve()),
+        // Nothing stops before the node has booted, and `metrics` is set by then.
+        onStopped: (spec, stats) => metrics?.retire(sampleOf(spec, stats)),
         log,
       });
-      const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags, stores, artifacts, log);
-      await node.boot();
+      // prom-client is loaded only by a node that serves metrics (it costs tens of milliseconds to load).
+      const metrics = opts.metrics
+        ? new (await import("../observe/metrics.js")).NodeMetrics(
+            metricsSource({ nodeId: identity.id, nodeName: opts.name, workloads, runtimes, natsReconnects: () => reconnects.count }),
+          )
+        : undefined;
+      const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags, stores, artifacts, log, metrics);
+      await node.boot().catch(async (err: unknown) => {
+        await node.metricsServer?.close();
+        throw err;
+      });
       return node;
     } catch (err) {
       await nc.close().catch(() => undefined);
@@ -213,6 +237,9 @@ export class NexNode {
       for (const [type, rt] of this.runtimes) {
         await rt.warm?.(DEFAULT_NAMESPACE).catch((err: Error) => this.log(`warning: could not warm up the ${type} runtime: ${err.message}`));
       }
+    }
+    if (this.metrics && this.opts.metrics) {
+      this.metricsServer = await startMetricsServer(this.opts.metrics, this.metrics);
     }
     if (this.stores) {
       await this.stores.leases.start(() => this.reconciler?.kick());
@@ -406,6 +433,11 @@ export class NexNode {
         }
         return reply;
       }),
+      inspect: guard(async (ns, body) => {
+        this.requireNamespace(ns);
+        const reply: InspectReply = { nodeId: this.id, workloads: await this.workloads.inspect(ns, decode.inspect(body)) };
+        return reply;
+      }),
       lameduck: guard(async (_ns, body, origin) => {
         this.requireAdmin(origin, "LAMEDUCK");
         const { delayMs } = decode.lameduck(body);
@@ -478,6 +510,7 @@ export class NexNode {
     clearTimeout(this.lameduckTimer);
     await this.reconciler?.stop();
     await this.service?.stop().catch(() => undefined);
+    await this.metricsServer?.close();
     // A clean stop keeps the instances' records: a restart within the grace brings them back, unmoved.
     await this.workloads.stopAll(!this.drained);
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.close()));
@@ -489,4 +522,13 @@ export class NexNode {
     await this.nc.drain().catch(() => undefined);
     for (const fn of this.stoppedHooks) fn();
   }
+}
+
+/** Counts the reconnects of a connection, for metrics (the count lives as long as the connection). */
+function countReconnects(nc: NatsConnection): { count: number } {
+  const counter = { count: 0 };
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === "reconnect") counter.count++;
+  })().catch(() => undefined);
+  return counter;
 }

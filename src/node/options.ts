@@ -63,6 +63,12 @@ export interface NodeOptions {
   workloadUser?: string;
   /** Size of each namespace's log and event history, in MiB. */
   feedMiB?: number;
+  /** Serve Prometheus metrics at `/metrics` on this port (0: any free port); off by default. */
+  metricsPort?: number;
+  /** The address the metrics endpoint binds to; default 127.0.0.1. */
+  metricsHost?: string;
+  /** Export invocation traces over OTLP/HTTP to this URL (`/v1/traces` is added to a bare host); off by default. */
+  otlpEndpoint?: string;
 }
 
 /**
@@ -108,6 +114,8 @@ export const NODE_DEFAULTS = {
   runnerUnresponsiveMs: 10_000,
   /** Log and event history kept per namespace. */
   feedMiB: 64,
+  /** Where the metrics endpoint listens when a port is given: loopback, as metrics name every workload. */
+  metricsHost: "127.0.0.1",
   /** Log lines one invocation of a function may write; the rest are dropped, and one notice line counts them. */
   logLinesPerInvocation: 1_000,
   /** Log bytes one function may write per second (1 MiB); the rest are dropped and counted the same way. */
@@ -146,6 +154,10 @@ export interface ResolvedNodeOptions {
   allowFileDirs: string[];
   workloadUser: { uid: number; gid: number } | undefined;
   feedBytes: number;
+  /** Where `/metrics` is served; undefined: not at all. */
+  metrics: { host: string; port: number } | undefined;
+  /** The OTLP/HTTP traces URL runners export to; undefined: no tracing. */
+  otlpEndpoint: string | undefined;
 }
 
 /** True when bubblewrap is on PATH. */
@@ -216,6 +228,32 @@ function resolveAllowEgress(list: string[] | undefined): string[] {
   });
 }
 
+/** The metrics address, or undefined when no port is given. */
+function resolveMetrics(port: number | undefined, host: string | undefined): { host: string; port: number } | undefined {
+  if (port === undefined) {
+    if (host !== undefined) throw new NexError("NEX_E_INVALID_FIELD", "metrics-host: needs --metrics-port as well");
+    return undefined;
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new NexError("NEX_E_INVALID_FIELD", `metrics-port: must be a port number from 0 to 65535, not ${String(port)}`);
+  const h = (host ?? NODE_DEFAULTS.metricsHost).trim();
+  if (!/^[A-Za-z0-9.:-]+$/.test(h)) throw new NexError("NEX_E_INVALID_FIELD", `metrics-host: ${JSON.stringify(host)} is not a host name or IP address`);
+  return { host: h, port };
+}
+
+/** The traces URL: an http(s) URL; a bare host (no path) gets the OTLP path `/v1/traces`. */
+export function resolveOtlpEndpoint(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new NexError("NEX_E_INVALID_FIELD", `otlp-endpoint: ${JSON.stringify(url)} is not a URL`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new NexError("NEX_E_INVALID_FIELD", "otlp-endpoint: must be an http:// or https:// URL (OTLP over HTTP)");
+  if (u.pathname === "/" || u.pathname === "") u.pathname = "/v1/traces";
+  return u.href;
+}
+
 /** Compiles user options into the resolved form; a bad value throws NEX_E_INVALID_FIELD naming the option. */
 export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
   const t = o.tunables ?? {};
@@ -260,5 +298,7 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
     allowFileDirs: resolveFileDirs(o.allowFileDirs ?? []),
     workloadUser: resolveWorkloadUser(o.workloadUser),
     feedBytes: positiveInt(o.feedMiB, "feed-mib", NODE_DEFAULTS.feedMiB) * 1024 * 1024,
+    metrics: resolveMetrics(o.metricsPort, o.metricsHost),
+    otlpEndpoint: resolveOtlpEndpoint(o.otlpEndpoint),
   };
 }

@@ -4,8 +4,18 @@
  * replicas. What should run is decided elsewhere (reconciler.ts); this class only does what it is told.
  */
 import { nuid } from "@nats-io/nats-core";
-import { NexError, subjects, type WorkloadMaximums, type WorkloadSpec, type WorkloadState, type WorkloadSummary, type WorkloadType } from "../contract/index.js";
-import type { Runtime, RuntimeHost, WorkloadHandle } from "../runtimes/runtime.js";
+import {
+  MASKED_VALUE,
+  NexError,
+  subjects,
+  type WorkloadInspection,
+  type WorkloadMaximums,
+  type WorkloadSpec,
+  type WorkloadState,
+  type WorkloadSummary,
+  type WorkloadType,
+} from "../contract/index.js";
+import type { Runtime, RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtimes/runtime.js";
 import type { ArtifactStore } from "./artifacts.js";
 import type { WorkloadTemplate } from "./desired.js";
 import type { InstanceData, Leases } from "./leases.js";
@@ -36,6 +46,8 @@ export interface WorkloadManagerDeps {
   leases: Leases | undefined;
   /** A job ran to completion: recorded in desired state before anything else sees it, so it is never run again. */
   onJobDone(inst: Instance, exitCode: number): Promise<void>;
+  /** Told the last counters of every instance that stops (metrics keep what it counted). */
+  onStopped?: (spec: WorkloadSpec, stats: WorkloadStats) => void;
   log(line: string): void;
 }
 
@@ -147,6 +159,7 @@ export class WorkloadManager {
     if (!inst) return undefined;
     this.instances.delete(id);
     await inst.handle.stop().catch(() => undefined);
+    this.d.onStopped?.(inst.spec, inst.handle.stats());
     if (!keepRecord) await this.d.leases?.removeInstance(id).catch(() => undefined);
     this.d.host.event(inst.spec.namespace, "workload_stopped", id, { name: inst.spec.name, type: inst.spec.type, reason });
     return inst;
@@ -172,15 +185,25 @@ export class WorkloadManager {
     return [...this.instances.values()];
   }
 
+  /** Asks the runtimes that keep counters in other processes (runners) for fresh ones. */
+  async refreshStats(): Promise<void> {
+    await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
+  }
+
   /** Refreshes counters from runners, then records every state change. */
   async refresh(): Promise<void> {
-    await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
+    await this.refreshStats();
     await Promise.all([...this.instances.values()].map((i) => this.record(i)));
+  }
+
+  /** Every running instance with its counters as last refreshed. */
+  current(): { spec: WorkloadSpec; stats: WorkloadStats }[] {
+    return [...this.instances.values()].map((e) => ({ spec: e.spec, stats: e.handle.stats() }));
   }
 
   /** Summaries of the instances in a namespace (or all), freshest counters first fetched from runners. */
   async list(ns: string | undefined, name?: string): Promise<WorkloadSummary[]> {
-    await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
+    await this.refreshStats();
     const out: WorkloadSummary[] = [];
     for (const e of this.instances.values()) {
       if (ns !== undefined && e.spec.namespace !== ns) continue;
@@ -188,6 +211,21 @@ export class WorkloadManager {
       out.push(this.summary(e));
     }
     return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  }
+
+  /** The instances of a workload in a namespace, by id or name: summary, spec (env masked) and recent activity. */
+  async inspect(ns: string, sel: { id?: string; name?: string }): Promise<WorkloadInspection[]> {
+    const targets = [...this.instances.values()].filter((e) => e.spec.namespace === ns && (sel.id ? e.spec.id === sel.id : e.spec.name === sel.name));
+    if (targets.length === 0) {
+      throw new NexError("NEX_E_NOT_FOUND", `no workload ${sel.id ? `with id ${sel.id}` : `named "${sel.name}"`} in namespace ${ns}`);
+    }
+    await this.refreshStats();
+    return Promise.all(
+      targets.map(async (e) => {
+        const activity = (await e.handle.activity?.().catch(() => undefined)) ?? { recentInvocations: [], recentErrors: [] };
+        return { ...this.summary(e), spec: masked(e.spec), ...activity };
+      }),
+    );
   }
 
   private summary(e: Instance): WorkloadSummary {
@@ -211,6 +249,14 @@ export class WorkloadManager {
       lastError: s.lastError,
       generation: e.spec.generation,
       replicas: e.spec.replicas,
+      latencyMs: s.latencyMs,
     };
   }
+}
+
+/** A spec as INSPECT shows it: env names kept, their values masked (they often hold secrets). */
+function masked(spec: WorkloadSpec): WorkloadSpec {
+  const env: Record<string, string> = {};
+  for (const k of Object.keys(spec.env)) env[k] = MASKED_VALUE;
+  return { ...spec, env };
 }

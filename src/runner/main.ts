@@ -8,8 +8,9 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { NexError, subjects, type LogStream, type WorkloadSpec } from "../contract/index.js";
 import { NatsHostServices, HOST_SERVICE_DEFAULTS } from "../hostservices/nats.js";
 import { connectNats } from "../nats/connect.js";
+import type { InvocationTracer } from "../observe/trace-types.js";
 import type { FunctionEngine, LoadedFunction, LogLimits, WorkloadBindings } from "../runtimes/engine.js";
-import type { FromRunner, RunnerInit, StatsReply, ToRunner } from "../runtimes/functions/protocol.js";
+import type { FromRunner, InspectReply, RunnerInit, StatsReply, StopReply, ToRunner } from "../runtimes/functions/protocol.js";
 import { loadEngine } from "../runtimes/registry.js";
 import { LogLimiter } from "./logs.js";
 import { TriggeredFunction } from "./triggers.js";
@@ -20,6 +21,8 @@ const DEFAULT_MAX_PAYLOAD = 1_048_576;
 let nc: NatsConnection | undefined;
 let engine: FunctionEngine | undefined;
 let init: RunnerInit | undefined;
+/** Present only with an OTLP endpoint: without one, no tracing code is loaded. */
+let tracer: InvocationTracer | undefined;
 /** A deployed function, and its own connection when it has its own identity. */
 interface Hosted {
   fn: TriggeredFunction;
@@ -61,17 +64,27 @@ function logLimitsOf(r: RunnerInit): LogLimits {
 
 /** What one workload is given: host services bounded by its own timeout, and its log sink behind the log caps. */
 function bindingsFor(conn: NatsConnection, spec: WorkloadSpec, r: RunnerInit, logs: LogLimiter): WorkloadBindings {
-  return {
-    services: new NatsHostServices(conn, {
-      autoCreateBuckets: r.autoCreateBuckets,
-      callTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.callTimeoutMs, spec.timeoutMs),
-      httpTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.httpTimeoutMs, spec.timeoutMs),
-      maxCallMs: spec.timeoutMs,
-      allowEgress: r.allowEgress,
-    }),
+  const services = new NatsHostServices(conn, {
+    autoCreateBuckets: r.autoCreateBuckets,
+    callTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.callTimeoutMs, spec.timeoutMs),
+    httpTimeoutMs: Math.min(HOST_SERVICE_DEFAULTS.httpTimeoutMs, spec.timeoutMs),
+    maxCallMs: spec.timeoutMs,
+    allowEgress: r.allowEgress,
+  });
+  const b: WorkloadBindings = {
+    services,
     log: (stream, line) => logs.line(stream, line),
     logDropped: (count) => logs.dropped(count),
   };
+  const t = tracer;
+  return t ? { ...b, traced: (traceparent) => t.services(services, traceparent) } : b;
+}
+
+/** Loads the tracing code and starts exporting, when the node gave an endpoint. */
+async function startTracing(r: RunnerInit): Promise<void> {
+  if (!r.otlpEndpoint) return;
+  const { createTracer } = await import("../observe/tracing.js");
+  tracer = createTracer({ endpoint: r.otlpEndpoint, nodeId: r.nodeId, namespace: r.namespace, kind: r.kind });
 }
 
 /** `fn` with each invocation bracketed for the log caps. */
@@ -98,6 +111,7 @@ async function handle(m: ToRunner): Promise<unknown> {
   switch (m.t) {
     case "init": {
       init = m.init;
+      await startTracing(init);
       nc = await connectNats(init.connection, `nex-runner-${init.kind}-${init.namespace}`, true);
       engine = await loadEngine(init.kind, {
         nodeId: init.nodeId,
@@ -123,6 +137,7 @@ async function handle(m: ToRunner): Promise<unknown> {
           init.tunables,
           (ns, type, workloadId, data) => send({ t: "event", ns, type, workloadId, data }),
           (stream, line) => logLine(spec, stream, line),
+          tracer,
         );
         fn.start();
         await conn.flush();
@@ -139,12 +154,17 @@ async function handle(m: ToRunner): Promise<unknown> {
       const h = functions.get(m.id);
       functions.delete(m.id);
       if (h) await release(h);
-      return { stopped: h !== undefined };
+      const reply: StopReply = h ? { stopped: true, stats: h.fn.stats() } : { stopped: false };
+      return reply;
     }
     case "stats": {
-      const out: StatsReply = {};
-      for (const [id, h] of functions) out[id] = h.fn.stats;
+      const out: StatsReply = { rssBytes: process.memoryUsage.rss(), functions: {} };
+      for (const [id, h] of functions) out.functions[id] = h.fn.stats();
       return out;
+    }
+    case "inspect": {
+      const reply: InspectReply = functions.get(m.id)?.fn.recorder.activity.read();
+      return reply;
     }
     case "ping":
       return { functions: functions.size };
@@ -171,6 +191,7 @@ async function shutdown(code: number): Promise<void> {
   timer.unref();
   await Promise.allSettled([...functions.values()].map((h) => release(h)));
   flushLogs();
+  await tracer?.shutdown().catch(() => undefined);
   await engine?.close().catch(() => undefined);
   await nc?.drain().catch(() => undefined);
   process.exit(code);

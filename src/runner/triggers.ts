@@ -4,19 +4,22 @@
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { Headers, NexError, headerValue, subjects, type EventData, type LogStream, type WorkloadSpec } from "../contract/index.js";
-import type { LoadedFunction } from "../runtimes/engine.js";
+import { Headers, NexError, headerValue, subjects, type EventData, type LogStream, type WorkloadSpec, type WorkloadState } from "../contract/index.js";
+import { FunctionRecorder } from "../observe/recorder.js";
+import type { InvocationSpan, InvocationTracer } from "../observe/trace-types.js";
+import type { InvocationResult, LoadedFunction } from "../runtimes/engine.js";
 import type { RuntimeTunables, WorkloadStats } from "../runtimes/runtime.js";
 
 /** Reports failures to the node. */
 export type EventSink = (ns: string, type: "function_failed", workloadId: string, data: EventData<"function_failed">) => void;
 
-/** A deployed function: its subscriptions and counters. */
+/** A deployed function: its subscriptions and what is measured about it. */
 export class TriggeredFunction {
   private subs: Subscription[] = [];
   private inFlight = 0;
   private eventWindow = { second: 0, count: 0 };
-  readonly stats: WorkloadStats = { state: "running", invocations: 0, failures: 0, restarts: 0 };
+  private state: WorkloadState = "running";
+  readonly recorder = new FunctionRecorder();
 
   constructor(
     readonly spec: WorkloadSpec,
@@ -25,6 +28,7 @@ export class TriggeredFunction {
     private readonly tunables: Pick<RuntimeTunables, "maxInFlight" | "failureEventsPerSecond">,
     private readonly emit: EventSink,
     private readonly log: (stream: LogStream, line: string) => void,
+    private readonly tracer?: InvocationTracer,
   ) {}
 
   /** Subscribes every trigger subject in the workload's queue group. */
@@ -35,39 +39,65 @@ export class TriggeredFunction {
     }
   }
 
+  /** The counters the node asks for. */
+  stats(): WorkloadStats {
+    const c = this.recorder.counters(this.inFlight);
+    return { state: this.state, restarts: 0, ...c };
+  }
+
+  // The hot path: one performance.now() pair and a few additions per invocation; tracing only when configured.
   private onMessage(msg: Msg): void {
-    this.stats.invocations++;
+    const t0 = performance.now();
+    this.recorder.arrived();
     if (this.inFlight >= this.tunables.maxInFlight) {
-      this.fail(msg, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${this.tunables.maxInFlight} invocations waiting`));
+      this.fail(msg, t0, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${this.tunables.maxInFlight} invocations waiting`));
       return;
     }
     this.inFlight++;
+    const span = this.tracer ? this.startSpan(msg) : undefined;
     this.fn
-      .invoke({ subject: msg.subject, payload: msg.data, headers: msg.headers ? plainHeaders(msg.headers) : undefined, reply: msg.reply })
+      .invoke({
+        subject: msg.subject,
+        payload: msg.data,
+        headers: msg.headers ? plainHeaders(msg.headers) : undefined,
+        reply: msg.reply,
+        traceparent: span?.traceparent,
+      })
       .then(
-        (res) => {
-          if (!msg.reply) return;
-          const max = this.nc.info?.max_payload ?? Infinity;
-          if (res.body.length > max) {
-            this.fail(msg, new NexError("NEX_E_FUNCTION_ERROR", `the reply is ${res.body.length} bytes; the server allows at most ${max}`));
-            return;
-          }
-          try {
-            msg.respond(res.body, res.headers ? { headers: toHeaders(res.headers) } : undefined);
-          } catch (err) {
-            this.fail(msg, new NexError("NEX_E_FUNCTION_ERROR", `the reply could not be sent: ${(err as Error).message}`));
-          }
-        },
-        (err: unknown) => this.fail(msg, NexError.from(err, "NEX_E_FUNCTION_ERROR")),
+        (res) => this.reply(msg, t0, res, span),
+        (err: unknown) => this.fail(msg, t0, NexError.from(err, "NEX_E_FUNCTION_ERROR"), span),
       )
       .finally(() => {
         this.inFlight--;
       });
   }
 
-  private fail(msg: Msg, err: NexError): void {
-    this.stats.failures++;
-    this.stats.lastError = `${err.code}: ${err.message}`;
+  private startSpan(msg: Msg): InvocationSpan {
+    const h = msg.headers;
+    return this.tracer!.start(this.spec, msg.subject, h?.get("traceparent") || undefined, h?.get("tracestate") || undefined, Boolean(msg.reply));
+  }
+
+  private reply(msg: Msg, t0: number, res: InvocationResult, span: InvocationSpan | undefined): void {
+    if (msg.reply) {
+      const max = this.nc.info?.max_payload ?? Infinity;
+      if (res.body.length > max) {
+        this.fail(msg, t0, new NexError("NEX_E_FUNCTION_ERROR", `the reply is ${res.body.length} bytes; the server allows at most ${max}`), span);
+        return;
+      }
+      try {
+        msg.respond(res.body, res.headers ? { headers: toHeaders(res.headers) } : undefined);
+      } catch (err) {
+        this.fail(msg, t0, new NexError("NEX_E_FUNCTION_ERROR", `the reply could not be sent: ${(err as Error).message}`), span);
+        return;
+      }
+    }
+    this.recorder.ok(t0, performance.now(), msg.subject);
+    span?.end();
+  }
+
+  private fail(msg: Msg, t0: number, err: NexError, span?: InvocationSpan): void {
+    this.recorder.failed(t0, performance.now(), msg.subject, err);
+    span?.end(err);
     try {
       if (msg.reply) msg.respond(JSON.stringify(err.toBody()), { headers: errorHeaders(err) });
     } catch {
@@ -88,13 +118,13 @@ export class TriggeredFunction {
 
   /** Unsubscribes, letting in-flight invocations finish, then frees the function. */
   async stop(): Promise<void> {
-    this.stats.state = "stopping";
+    this.state = "stopping";
     await Promise.allSettled(this.subs.map((s) => s.drain()));
     this.subs = [];
     const deadline = Date.now() + this.spec.timeoutMs + 1_000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.fn.dispose();
-    this.stats.state = "stopped";
+    this.state = "stopped";
   }
 }
 

@@ -12,6 +12,8 @@ export interface Invocation {
   payload: Uint8Array;
   headers?: Record<string, string[]>;
   reply?: string;
+  /** The `traceparent` of this invocation's span, when the runner traces: host calls made under it are its children. */
+  traceparent?: string;
 }
 
 /** What a function answers. */
@@ -31,9 +33,19 @@ export interface LoadedFunction {
 /** What one workload is given: its host services (its capabilities) and where its log lines go. */
 export interface WorkloadBindings {
   readonly services: HostServices;
+  /**
+   * The same services with each call traced as a child of the invocation span `traceparent` (see
+   * `Invocation.traceparent`); present only when the runner traces. Engines use it for calls they can attribute.
+   */
+  traced?(traceparent: string): HostServices;
   log(stream: LogStream, line: string): void;
   /** Lines the engine dropped at the source (over `logLimits`, before they crossed a thread), for the log notice. */
   logDropped?(count: number): void;
+}
+
+/** The host services for a call made under `traceparent` (the plain ones when it is undefined or nothing traces). */
+export function servicesFor(b: WorkloadBindings, traceparent: string | undefined): HostServices {
+  return traceparent !== undefined && b.traced ? b.traced(traceparent) : b.services;
 }
 
 /** Caps on a function's log (the runner enforces them; engines apply them at the source too, to bound memory). */

@@ -2,7 +2,7 @@
  * The one seam between the node and the things that run workloads. Each workload type implements `Runtime`
  * in its own folder; `registry.ts` is the one place that picks an implementation.
  */
-import type { EventData, EventType, WorkloadSpec, WorkloadState, WorkloadType } from "../contract/index.js";
+import type { ErrorRecord, EventData, EventType, InvocationRecord, WorkloadSpec, WorkloadState, WorkloadType } from "../contract/index.js";
 import type { ConnectionConfig } from "../nats/connect.js";
 
 /** A verified artifact as runtimes receive it. */
@@ -23,6 +23,30 @@ export interface WorkloadStats {
   restarts: number;
   exitCode?: number | null;
   lastError?: string;
+  /** Failed invocations by error code (functions). */
+  failuresByCode?: Record<string, number>;
+  /** Invocations running or waiting now (functions). */
+  inFlight?: number;
+  /** Cumulative invocation durations in the Prometheus buckets of `src/observe/durations.ts` (functions). */
+  durations?: { counts: number[]; sum: number };
+  /** p50 and p99 over about the last minute, in milliseconds (functions). */
+  latencyMs?: { p50: number; p99: number };
+  /** Memory in use, in bytes (native: the workload's cgroup, or its main process's RSS without one). */
+  memoryBytes?: number;
+}
+
+/** What a workload did lately, for INSPECT. */
+export interface WorkloadActivity {
+  recentInvocations: InvocationRecord[];
+  recentErrors: ErrorRecord[];
+}
+
+/** One process a runtime keeps for many workloads (a runner), for metrics. */
+export interface ProcessStats {
+  namespace: string;
+  pid: number;
+  /** Resident memory at the last stats refresh. */
+  rssBytes?: number;
 }
 
 /** Tunables the node resolves once (documented with their defaults in NODE_DEFAULTS). */
@@ -78,6 +102,8 @@ export interface RuntimeHost {
   /** Hosts and CIDRs functions may reach over HTTP although the egress policy refuses them by default. */
   readonly allowEgress: readonly string[];
   readonly tunables: RuntimeTunables;
+  /** OTLP/HTTP endpoint runners export invocation traces to; undefined: no tracing (and no tracing code loaded). */
+  readonly otlpEndpoint: string | undefined;
   /** Reports a lifecycle event about a workload. */
   event<T extends EventType>(ns: string, type: T, workloadId: string | undefined, data: EventData<T>): void;
   /** Publishes one log line on behalf of a workload. */
@@ -89,6 +115,8 @@ export interface WorkloadHandle {
   readonly id: string;
   /** Current counters. */
   stats(): WorkloadStats;
+  /** Recent invocations and failures, when the runtime keeps them. */
+  activity?(): Promise<WorkloadActivity>;
   /** Stops the workload and releases everything it holds. */
   stop(): Promise<void>;
 }
@@ -110,6 +138,8 @@ export interface Runtime {
   warm?(namespace: string): Promise<void>;
   /** Live counters for every workload, when the runtime must ask another process for them. */
   refreshStats?(): Promise<void>;
+  /** The processes the runtime keeps for its workloads (runners), with what the last refresh learnt about them. */
+  processes?(): ProcessStats[];
   /** Stops every workload and frees the runtime. */
   close(): Promise<void>;
 }

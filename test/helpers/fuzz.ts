@@ -273,6 +273,7 @@ const VALID: Record<ControlVerb, Record<string, Json>> = {
   LIST: {},
   LAMEDUCK: { delayMs: "30s" },
   PLACE: { name: "fz", generation: 1 },
+  INSPECT: { name: "fz" },
 };
 
 /** The fields each verb's body has. */
@@ -288,4 +289,5 @@ export const VERB_FIELDS: Record<ControlVerb, readonly string[]> = {
   LIST: ["name"],
   LAMEDUCK: ["delayMs"],
   PLACE: ["name", "generation"],
+  INSPECT: ["id", "name"],
 };

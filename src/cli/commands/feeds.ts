@@ -1,8 +1,8 @@
-/** `nex logs` and `nex events`: recent history from the feed stream, then live with -f. */
-import { Command } from "commander";
+/** `nex logs` and `nex events`: recent history from the feed stream, then live with -f; filtered by time, stream, type and text. */
+import { Command, Option } from "commander";
 import { readEvents, readLogs } from "../../client/index.js";
-import { SYSTEM_NAMESPACE, shortEventType, type NexEvent } from "../../contract/index.js";
-import { action, connectCli, globals, durationFlag, printJson } from "../common.js";
+import { EventType, NexError, SYSTEM_NAMESPACE, shortEventType, type LogStream, type NexEvent } from "../../contract/index.js";
+import { action, collect, connectCli, globals, printJsonLine, regexFlag, timeFlag } from "../common.js";
 
 function hhmmss(d: Date): string {
   return d.toISOString().slice(11, 23);
@@ -16,22 +16,42 @@ function stopOnSignal(): AbortController {
   return ac;
 }
 
+/** The time window both commands take. */
+interface WindowFlags {
+  since: string;
+  until?: string;
+}
+
+function window(f: WindowFlags): { since: Date; until?: Date } {
+  const since = timeFlag(f.since, "--since");
+  const until = f.until === undefined ? undefined : timeFlag(f.until, "--until");
+  if (until && until.getTime() < since.getTime()) throw new NexError("NEX_E_INVALID_FIELD", "--until: is before --since");
+  return until ? { since, until } : { since };
+}
+
+const TIME_HELP = "a duration back from now (30s, 5m, 1h) or an ISO time";
+
 /** `nex logs` */
 export function logsCommand(): Command {
   return new Command("logs")
     .argument("[workload]", "workload name (default: every workload in the namespace)")
     .option("-f, --follow", "keep printing new lines")
     .option("--id <id>", "only this instance")
-    .option("--since <duration>", "how far back to start", "1h")
-    .description("show a workload's console and stdout/stderr lines")
+    .addOption(new Option("--stream <stream>", "only stdout or only stderr").choices(["stdout", "stderr"]))
+    .option("--grep <regex>", "only lines that match")
+    .option("--since <time>", `where to start: ${TIME_HELP}`, "1h")
+    .option("--until <time>", `where to stop: ${TIME_HELP}; with -f, following ends then`)
+    .description("show a workload's console and stdout/stderr lines (--json: one JSON object per line)")
     .action(
-      action(async (name: string | undefined, f: { follow?: boolean; id?: string; since: string }, cmd: Command) => {
+      action(async (name: string | undefined, f: WindowFlags & { follow?: boolean; id?: string; stream?: LogStream; grep?: string }, cmd: Command) => {
         const g = globals(cmd);
+        const grep = regexFlag(f.grep, "--grep");
+        const times = window(f);
         const nc = await connectCli(cmd);
         const ac = stopOnSignal();
         try {
-          for await (const l of readLogs(nc, g.namespace!, { name, id: f.id, follow: f.follow, sinceMs: durationFlag(f.since, "--since"), signal: ac.signal })) {
-            if (g.json) printJson(l);
+          for await (const l of readLogs(nc, g.namespace!, { name, id: f.id, stream: f.stream, grep, follow: f.follow, ...times, signal: ac.signal })) {
+            if (g.json) printJsonLine(l);
             else process.stdout.write(`${hhmmss(l.time)} ${l.name}[${l.id.slice(-6)}] ${l.stream === "stderr" ? "ERR " : ""}${l.line}\n`);
           }
         } finally {
@@ -41,27 +61,41 @@ export function logsCommand(): Command {
     );
 }
 
+const TYPES = Object.values(EventType) as string[];
+
+/** `--type a,b --type c` → the types, each one checked. */
+function eventTypes(list: string[]): string[] {
+  const types = list.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+  for (const t of types) {
+    if (!TYPES.includes(t)) throw new NexError("NEX_E_INVALID_FIELD", `--type: no event type ${JSON.stringify(t)}; the types are ${TYPES.join(", ")}`);
+  }
+  return types;
+}
+
 /** `nex events` */
 export function eventsCommand(): Command {
   return new Command("events")
     .option("-f, --follow", "keep printing new events")
-    .option("--since <duration>", "how far back to start", "1h")
+    .option("--type <types>", "only events of these types (comma-separated, repeatable), e.g. function_failed", collect, [])
+    .option("--grep <regex>", "only events whose JSON matches")
+    .option("--since <time>", `where to start: ${TIME_HELP}`, "1h")
+    .option("--until <time>", `where to stop: ${TIME_HELP}; with -f, following ends then`)
     .option("--system", "the nodes' own events (started, lost, lame duck…); needs the control plane's credentials")
     .option("--heartbeats", "include node heartbeats (with --system)")
-    .description("show lifecycle events (CloudEvents)")
+    .description("show lifecycle events (CloudEvents; --json: one event per line)")
     .action(
-      action(async (f: { follow?: boolean; since: string; system?: boolean; heartbeats?: boolean }, cmd: Command) => {
+      action(async (f: WindowFlags & { follow?: boolean; type: string[]; grep?: string; system?: boolean; heartbeats?: boolean }, cmd: Command) => {
         const g = globals(cmd);
+        const types = eventTypes(f.type);
+        const grep = regexFlag(f.grep, "--grep");
+        const times = window(f);
         const nc = await connectCli(cmd, f.system === true);
         const ac = stopOnSignal();
         const namespaces = f.system ? [SYSTEM_NAMESPACE] : [g.namespace!];
         const print = (ev: NexEvent): void => {
           const type = shortEventType(ev);
-          if (type === "node_heartbeat" && !f.heartbeats) return;
-          if (g.json) {
-            process.stdout.write(JSON.stringify(ev) + "\n");
-            return;
-          }
+          if (type === "node_heartbeat" && !f.heartbeats && !types.includes(type)) return;
+          if (g.json) return printJsonLine(ev);
           const d = { ...ev.data };
           delete d["nodeId"];
           process.stdout.write(`${hhmmss(new Date(ev.time))} ${ev.nexnamespace.padEnd(10)} ${type.padEnd(20)} ${ev.subject ?? ""} ${JSON.stringify(d)}\n`);
@@ -70,7 +104,7 @@ export function eventsCommand(): Command {
           const history: NexEvent[] = [];
           await Promise.all(
             namespaces.map(async (ns) => {
-              const opts = { follow: f.follow, sinceMs: durationFlag(f.since, "--since"), signal: ac.signal };
+              const opts = { follow: f.follow, types, grep, ...times, signal: ac.signal };
               // History is merged in time order; live events print as they arrive.
               for await (const ev of readEvents(nc, ns, opts)) {
                 if (f.follow) print(ev);

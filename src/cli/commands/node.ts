@@ -32,6 +32,9 @@ export interface NodeUpFlags {
   allowFileDir: string[];
   workloadUser?: string;
   restartGrace?: string;
+  metricsPort?: string;
+  metricsHost?: string;
+  otlpEndpoint?: string;
 }
 
 /** Adds the node daemon flags to a command. */
@@ -64,6 +67,9 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--namespace-key <name=file>", "a namespace's account signing key (deployments made with nsc), repeatable", collect, [])
     .option("--allow-file-dir <dir>", "a directory file:// artifacts may be read from, repeatable (default: none)", collect, [])
     .option("--workload-user <user>", "user native workloads run as (default: the node's user; nobody when the node is root)")
+    .option("--metrics-port <port>", "serve Prometheus metrics at http://HOST:PORT/metrics (off by default)")
+    .option("--metrics-host <host>", "the address the metrics endpoint binds to (default 127.0.0.1)")
+    .option("--otlp-endpoint <url>", "export invocation traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318)")
     .option("--insecure", "run on a NATS server without authentication (any client could run code as this node's user)");
 }
 
@@ -106,6 +112,9 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     autoCreateBuckets: f.autoCreateBuckets,
     allowEgress: f.allowEgress.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
     warmRunners: f.warm,
+    metricsPort: intFlag(f.metricsPort, "--metrics-port", 0),
+    metricsHost: f.metricsHost,
+    otlpEndpoint: f.otlpEndpoint,
     ...overrides,
   };
 }
@@ -129,7 +138,9 @@ export async function runNodeForeground(opts: NodeOptions, onStopped?: () => Pro
   });
   process.stdout.write(
     `nex node ${node.opts.name} is up\n  id:        ${node.id}\n  nats:      ${node.opts.connection.servers.join(",")}\n` +
-      `  types:     ${node.opts.types.join(", ")}\n  sandbox:   ${node.opts.sandbox}\n`,
+      `  types:     ${node.opts.types.join(", ")}\n  sandbox:   ${node.opts.sandbox}\n` +
+      (node.metricsUrl ? `  metrics:   ${node.metricsUrl}\n` : "") +
+      (node.opts.otlpEndpoint ? `  traces:    ${node.opts.otlpEndpoint}\n` : ""),
   );
   await stopped;
   await onStopped?.();

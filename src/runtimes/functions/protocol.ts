@@ -4,7 +4,7 @@
  */
 import type { ErrorBody, EventData, WorkloadSpec, WorkloadType } from "../../contract/index.js";
 import type { ConnectionConfig } from "../../nats/connect.js";
-import type { RuntimeTunables, WorkloadStats } from "../runtime.js";
+import type { RuntimeTunables, WorkloadActivity, WorkloadStats } from "../runtime.js";
 
 /** Settings a runner receives once, at start. */
 export interface RunnerInit {
@@ -18,6 +18,8 @@ export interface RunnerInit {
   /** Hosts and CIDRs opened in the egress policy of functions' HTTP calls. */
   allowEgress: string[];
   tunables: RuntimeTunables;
+  /** Where invocation traces go (OTLP/HTTP); without it the runner loads no tracing code. */
+  otlpEndpoint?: string;
 }
 
 /** Node → runner. */
@@ -26,6 +28,7 @@ export type ToRunner =
   | { t: "deploy"; rid: number; spec: WorkloadSpec; code: Uint8Array; connection?: ConnectionConfig }
   | { t: "stop"; rid: number; id: string }
   | { t: "stats"; rid: number }
+  | { t: "inspect"; rid: number; id: string }
   | { t: "ping"; rid: number };
 
 /** Runner → node. */
@@ -34,5 +37,17 @@ export type FromRunner =
   | { t: "reply"; rid: number; ok: false; error: ErrorBody }
   | { t: "event"; ns: string; type: "function_failed"; workloadId: string; data: EventData<"function_failed"> };
 
-/** Reply to `stats`: counters per workload id. */
-export type StatsReply = Record<string, WorkloadStats>;
+/** Reply to `stats`: the runner's resident memory, and counters per workload id. */
+export interface StatsReply {
+  rssBytes: number;
+  functions: Record<string, WorkloadStats>;
+}
+
+/** Reply to `stop`: whether the function was there, and its last counters. */
+export interface StopReply {
+  stopped: boolean;
+  stats?: WorkloadStats;
+}
+
+/** Reply to `inspect`: the function's recent activity, or nothing when the runner does not hold it. */
+export type InspectReply = WorkloadActivity | undefined;

@@ -5,9 +5,10 @@
  */
 import type { WorkloadSpec, WorkloadType } from "../../contract/index.js";
 import { NexError } from "../../contract/index.js";
-import type { ArtifactRef, Runtime, RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtime.js";
+import type { ArtifactRef, ProcessStats, Runtime, RuntimeHost, WorkloadActivity, WorkloadHandle, WorkloadStats } from "../runtime.js";
 import type { ConnectionConfig } from "../../nats/connect.js";
-import type { FromRunner, StatsReply } from "./protocol.js";
+import { addStats } from "./stats.js";
+import type { FromRunner, InspectReply, StatsReply, StopReply } from "./protocol.js";
 import { RunnerProcess } from "./supervisor.js";
 
 const MAX_BACKOFF_MS = 30_000;
@@ -17,7 +18,10 @@ interface Deployed {
   code: Uint8Array;
   /** The function's own connection settings, when it has its own identity. */
   connection: ConnectionConfig | undefined;
+  /** The counters of the current runner, as last reported. */
   stats: WorkloadStats;
+  /** What runners that died counted for this function before (so counters never go back). */
+  base?: WorkloadStats;
 }
 
 interface Slot {
@@ -26,6 +30,8 @@ interface Slot {
   starting?: Promise<RunnerProcess>;
   crashes: number;
   functions: Map<string, Deployed>;
+  /** The runner's resident memory at the last stats refresh. */
+  rssBytes?: number;
 }
 
 /** Runs functions of one engine kind in runner processes. */
@@ -51,25 +57,45 @@ export class FunctionRuntime implements Runtime {
     slot.functions.set(spec.id, d);
     return {
       id: spec.id,
-      stats: () => d.stats,
-      stop: () => this.undeploy(slot, spec.id),
+      stats: () => addStats(d.base, d.stats),
+      activity: () => this.activity(slot, spec.id),
+      stop: () => this.undeploy(slot, d),
     };
   }
 
-  private async undeploy(slot: Slot, id: string): Promise<void> {
-    if (!slot.functions.delete(id)) return;
-    if (slot.proc?.alive) await slot.proc.request({ t: "stop", id }, 30_000).catch(() => undefined);
+  private async undeploy(slot: Slot, d: Deployed): Promise<void> {
+    if (!slot.functions.delete(d.spec.id)) return;
+    if (!slot.proc?.alive) return;
+    const r = await slot.proc.request<StopReply>({ t: "stop", id: d.spec.id }, 30_000).catch(() => undefined);
+    // The last counters, so what the function did since the last refresh still counts.
+    if (r?.stats) d.stats = { ...r.stats, state: "stopped" };
+  }
+
+  private async activity(slot: Slot, id: string): Promise<WorkloadActivity> {
+    const empty: WorkloadActivity = { recentInvocations: [], recentErrors: [] };
+    if (!slot.proc?.alive) return empty;
+    const r = await slot.proc.request<InspectReply>({ t: "inspect", id }, 5_000).catch(() => undefined);
+    return r ?? empty;
+  }
+
+  processes(): ProcessStats[] {
+    const out: ProcessStats[] = [];
+    for (const slot of this.slots.values()) {
+      if (slot.proc?.alive) out.push({ namespace: slot.ns, pid: slot.proc.pid, rssBytes: slot.rssBytes });
+    }
+    return out;
   }
 
   async refreshStats(): Promise<void> {
     await Promise.all(
       [...this.slots.values()].map(async (slot) => {
-        if (!slot.proc?.alive || slot.functions.size === 0) return;
+        if (!slot.proc?.alive) return;
         const stats = await slot.proc.request<StatsReply>({ t: "stats" }, 5_000).catch(() => undefined);
         if (!stats) return;
-        for (const [id, s] of Object.entries(stats)) {
+        slot.rssBytes = stats.rssBytes;
+        for (const [id, s] of Object.entries(stats.functions)) {
           const d = slot.functions.get(id);
-          if (d) d.stats = { ...s, restarts: d.stats.restarts };
+          if (d) d.stats = s;
         }
       }),
     );
@@ -109,6 +135,7 @@ export class FunctionRuntime implements Runtime {
         autoCreateBuckets: this.host.autoCreateBuckets,
         allowEgress: [...this.host.allowEgress],
         tunables: this.host.tunables,
+        otlpEndpoint: this.host.otlpEndpoint,
       },
       this.host.tunables.runnerHeapMiB,
       (line) => process.stderr.write(`[runner ${this.type}/${slot.ns}] ${line}\n`),
@@ -157,8 +184,12 @@ export class FunctionRuntime implements Runtime {
     slot.crashes++;
     const reason = signal ?? `exit code ${code}`;
     const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(slot.crashes - 1, 10));
+    slot.rssBytes = undefined;
     for (const d of slot.functions.values()) {
-      d.stats = { ...d.stats, state: "starting", restarts: d.stats.restarts + 1, lastError: `runner died (${reason})` };
+      // What the dead runner counted is kept; the new one starts from zero.
+      const lastError = `runner died (${reason})`;
+      d.base = { ...addStats(d.base, d.stats), restarts: (d.base?.restarts ?? 0) + 1, lastError };
+      d.stats = { state: "starting", invocations: 0, failures: 0, restarts: 0 };
     }
     this.host.event(slot.ns, "runner_restarted", undefined, {
       kind: this.type,

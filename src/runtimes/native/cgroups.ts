@@ -38,6 +38,8 @@ export interface WorkloadLimits {
   pids(): number[];
   /** How many times the kernel's OOM killer fired in this cgroup. */
   oomKills(): number;
+  /** Memory the cgroup uses now, in bytes; undefined without a cgroup. */
+  memoryBytes(): number | undefined;
   /** SIGKILLs every member. */
   killAll(): void;
   /** Kills what is left and removes the cgroup. */
@@ -157,6 +159,7 @@ function tryCgroup2(id: string, limits: Limits): WorkloadLimits | undefined {
       rlimitArgs: [],
       pids,
       oomKills: () => readKey(join(dir, "memory.events"), "oom_kill"),
+      memoryBytes: () => readInts(join(dir, "memory.current"))[0],
       killAll: () => {
         try {
           writeFileSync(join(dir, "cgroup.kill"), "1");
@@ -210,6 +213,7 @@ function tryCgroup1(id: string, limits: Limits): WorkloadLimits | undefined {
       rlimitArgs: [],
       pids,
       oomKills: () => readKey(join(memDir, "memory.oom_control"), "oom_kill"),
+      memoryBytes: () => readInts(join(memDir, "memory.usage_in_bytes"))[0],
       killAll: () => {
         for (const p of pids()) signal(p, "SIGKILL");
       },
@@ -229,6 +233,7 @@ function rlimits(limits: Limits): WorkloadLimits {
     rlimitArgs: [`--nproc=${limits.maxProcesses}`, `--data=${limits.memoryBytes}`],
     pids: () => [],
     oomKills: () => 0,
+    memoryBytes: () => undefined,
     killAll: () => undefined,
     destroy: async () => undefined,
   };

@@ -3,7 +3,7 @@
  * policy with capped exponential backoff, and stops the whole process tree (SIGTERM, grace, SIGKILL).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import type { RuntimeHost, WorkloadHandle, WorkloadStats } from "../runtime.js";
@@ -87,7 +87,9 @@ export class NativeWorkload implements WorkloadHandle {
   }
 
   stats(): WorkloadStats {
-    return { ...this.st };
+    // Without a cgroup, the process itself, when no wrapper (sandbox, pid namespace) stands in front of it.
+    const memoryBytes = this.limits.memoryBytes() ?? (this.wrapperDepth === 0 ? residentBytes(this.pid) : undefined);
+    return memoryBytes === undefined ? { ...this.st } : { ...this.st, memoryBytes };
   }
 
   private spawnOnce(): Promise<void> {
@@ -236,6 +238,17 @@ export class NativeWorkload implements WorkloadHandle {
     if (this.limitsFreed) return;
     this.limitsFreed = true;
     await this.limits.destroy();
+  }
+}
+
+/** Resident memory of one process (from /proc), or undefined when it is gone or unreadable. */
+function residentBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
   }
 }
 

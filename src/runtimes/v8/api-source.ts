@@ -19,7 +19,7 @@ export const API_SOURCE = String.raw`
     if (!rt.active()) throw new HostServiceError("host services answer only while an invocation runs; this call came after its invocation settled");
     let r;
     try {
-      r = host.applySyncPromise(undefined, [op, args, text === true], options);
+      r = host.applySyncPromise(undefined, [op, args, text === true, rt.span()], options);
     } catch (err) {
       // A fresh error, so no host stack frame reaches the function.
       throw new HostServiceError(String(err && err.message !== undefined ? err.message : err));

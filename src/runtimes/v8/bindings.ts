@@ -11,7 +11,7 @@ import type IVM from "isolated-vm";
 import ivm from "./ivm.js";
 import type { WorkloadSpec } from "../../contract/index.js";
 import { callHost, hostError } from "../../hostservices/index.js";
-import type { LogLimits, WorkloadBindings } from "../engine.js";
+import { servicesFor, type LogLimits, type WorkloadBindings } from "../engine.js";
 import { API_SOURCE } from "./api-source.js";
 import { compileRuntimeScript } from "./compile.js";
 import { INVOKER, PRELUDE } from "./prelude.js";
@@ -40,10 +40,14 @@ function out(v: unknown): unknown {
   return new ivm.ExternalCopy(value).copyInto({ release: true });
 }
 
-/** Runs one host call from the isolate. `text` asks for an HTTP body as a string (decoded here: faster than in the isolate). */
-async function dispatch(b: WorkloadBindings, gate: Gate, op: string, args: unknown, text: unknown): Promise<unknown> {
+/**
+ * Runs one host call from the isolate. `text` asks for an HTTP body as a string (decoded here: faster than in the
+ * isolate). `span` is the traceparent of the invocation the isolate attributes the call to, when it can tell.
+ */
+async function dispatch(b: WorkloadBindings, gate: Gate, op: string, args: unknown, text: unknown, span: unknown): Promise<unknown> {
   if (!gate.open()) throw hostError("host", "denied", "host services answer only while an invocation runs; this call came after its invocation settled");
-  const r = await callHost(b.services, op, Array.isArray(args) ? args : []);
+  const services = servicesFor(b, typeof span === "string" ? span : undefined);
+  const r = await callHost(services, op, Array.isArray(args) ? args : []);
   if (op === "http" && text === true && r !== null && typeof r === "object" && "body" in r) {
     const res = r as { status: number; headers: Record<string, string>; body: Uint8Array };
     return out({ status: res.status, headers: res.headers, response: new TextDecoder().decode(res.body) });
@@ -110,7 +114,7 @@ export async function bootContext(
     { ignored: true },
   );
   const random = new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0))))));
-  const host = new ivm.Reference((op: string, args: unknown, text: unknown) => dispatch(b, gate, op, args, text));
+  const host = new ivm.Reference((op: string, args: unknown, text: unknown, span: unknown) => dispatch(b, gate, op, args, text, span));
   held.push(host);
   const maxChars = Math.max(1, limits.lineBytes);
   const rt = await call(PRELUDE, "nex:prelude", [logCallback(b), limits.linesPerInvocation, maxChars, limits.bytesPerSecond]);

@@ -134,9 +134,10 @@ class V8Function implements LoadedFunction {
    */
   invoke(inv: Invocation): Promise<InvocationResult> {
     if (this.disposed) return Promise.reject(new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`));
-    const meta: { reply?: string; headers?: Record<string, string[]> } = {};
+    const meta: { reply?: string; headers?: Record<string, string[]>; span?: string } = {};
     if (inv.reply) meta.reply = inv.reply;
     if (inv.headers) meta.headers = inv.headers;
+    if (inv.traceparent) meta.span = inv.traceparent;
     return new Promise<InvocationResult>((resolve, reject) => {
       this.queue.push({ args: [inv.subject, inv.payload, meta], resolve, reject });
       this.pump();
@@ -201,10 +202,12 @@ class V8Function implements LoadedFunction {
 
   /** What the function threw, as a coded error; the stack goes to the workload's stderr log. */
   private userError(e: { name: string; message: string; stack: string }): NexError {
+    // The function's own stack travels as the cause, for the runner's record of recent errors.
+    const cause = e.stack ? { name: e.name, message: e.message, stack: e.stack } : undefined;
     // An uncaught host service failure keeps its own code, so callers can tell it from a bug in the function.
-    if (e.name === "HostServiceError") return new NexError("NEX_E_HOST_SERVICE", e.message);
+    if (e.name === "HostServiceError") return new NexError("NEX_E_HOST_SERVICE", e.message, { cause });
     if (e.stack) this.bindings.log("stderr", e.stack);
-    return new NexError("NEX_E_FUNCTION_ERROR", `${e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`);
+    return new NexError("NEX_E_FUNCTION_ERROR", `${e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`, { cause });
   }
 
   /** Maps an isolate failure to a coded error, and throws away an isolate that can't be trusted any more. */

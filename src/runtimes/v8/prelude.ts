@@ -39,6 +39,9 @@ const __fmt = (v, depth = 0, seen = new Set()) => {
  *   work only then: what an invocation leaves behind (a timer, a promise chain) cannot reach the host once it settled.
  * - `enter()`/`leave()` bracket each invocation; `loaded()` ends the top-level run.
  * - `onIdle(fn)`: `fn` runs when the last running invocation settles, and when the top-level code has run.
+ * - `running(span)` marks the traced invocation whose synchronous code runs now (and returns the one before);
+ *   `span()` is the invocation a host call belongs to: that one, or, after an await, the only traced invocation that
+ *   runs. With several running and none marked, it cannot be told (JavaScript has no async context here): undefined.
  * The log caps here are a coarse copy of the runner's (chars for bytes): they keep a flood from crossing to the host.
  */
 export const PRELUDE = String.raw`
@@ -63,12 +66,29 @@ export const PRELUDE = String.raw`
     used++;
     log(stream, s);
   };
+  // Traced invocations: the span of the one whose synchronous code runs now, and the spans of all that run (a
+  // prototype-less object, so no method a user could replace is involved).
+  let current, traced = 0;
+  const spans = Object.create(null);
   const rt = freeze({
     active,
     onIdle: (fn) => { idle[idle.length] = fn; },
-    enter: () => { if (inFlight++ === 0) { used = 0; allowed = 0; } allowed += maxLines; },
-    leave: () => { if (--inFlight === 0) settle(); else report(); },
+    enter: (span) => {
+      if (inFlight++ === 0) { used = 0; allowed = 0; }
+      allowed += maxLines;
+      if (span !== undefined && spans[span] !== true) { spans[span] = true; traced++; }
+    },
+    leave: (span) => {
+      if (span !== undefined && spans[span] === true) { delete spans[span]; traced--; }
+      if (--inFlight === 0) settle(); else report();
+    },
     loaded: () => { loading = false; settle(); },
+    running: (span) => { const before = current; current = span; return before; },
+    span: () => {
+      if (current !== undefined) return current;
+      if (traced === 1) for (const s in spans) return s;
+      return undefined;
+    },
   });
   ${FORMAT}
   const line = (args) => args.map((a) => __fmt(a)).join(" ");
@@ -130,12 +150,18 @@ export const INVOKER = String.raw`
         setHeader: (k, v) => { replyHeaders[toStr(k)] = toStr(v); },
       });
       let r;
-      rt.enter();
+      const span = meta.span;
+      rt.enter(span);
       try {
-        r = apply(user, globalThis, [subject, payload, ctx]);
+        const before = rt.running(span);
+        try {
+          r = apply(user, globalThis, [subject, payload, ctx]);
+        } finally {
+          rt.running(before);
+        }
         if (r !== null && typeof r === "object" && typeof r.then === "function") r = await r;
       } finally {
-        rt.leave();
+        rt.leave(span);
       }
       return { b: body(r), h: replyHeaders };
     };

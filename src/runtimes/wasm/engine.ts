@@ -18,6 +18,7 @@ import {
   type InvocationResult,
   type LoadedFunction,
   type WorkloadBindings,
+  servicesFor,
 } from "../engine.js";
 import { hostCall } from "./hostcalls.js";
 import { capMemory, type MemoryLimits } from "./limits.js";
@@ -109,6 +110,8 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
       return {
         async invoke(inv: Invocation): Promise<InvocationResult> {
           if (disposed) throw new NexError("NEX_E_NOT_FOUND", `function ${spec.name} was stopped`);
+          // Each run belongs to one invocation, so its host calls are that invocation's.
+          const services = servicesFor(bindings, inv.traceparent);
           const outcome = await p.run({
             key,
             module: mod,
@@ -120,7 +123,7 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
             log,
             timeoutMs: spec.timeoutMs,
             onStderr: (line) => bindings.log("stderr", line),
-            hostCall: (req) => hostCall(bindings.services, req),
+            hostCall: (req) => hostCall(services, req),
           });
           if (outcome.kind === "done" && outcome.result.stderrDropped > 0) bindings.logDropped?.(outcome.result.stderrDropped);
           return outcomeToResult(spec, outcome);

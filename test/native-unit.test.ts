@@ -28,6 +28,9 @@ const spec: WorkloadSpec = {
   replicas: 1,
   spread: false,
   generation: 1,
+  maxDeliver: 5,
+  backoff: [1000],
+  noOverlap: false,
   sandboxed: true,
 };
 

@@ -41,6 +41,9 @@ function spec(name: string, extra: Partial<WorkloadSpec> = {}): WorkloadSpec {
     replicas: 1,
     spread: false,
     generation: 1,
+    maxDeliver: 5,
+    backoff: [1000],
+    noOverlap: false,
     sandboxed: false,
     ...extra,
   };

@@ -9,6 +9,7 @@
  * ```
  */
 import { NexError } from "./errors.js";
+import { parseSchedule } from "./schedule.js";
 import { DEFAULT_NAMESPACE, isName, triggerSubjectProblem } from "./subjects.js";
 import {
   WORKLOAD_TYPES,
@@ -26,6 +27,7 @@ import {
   type PlaceRequest,
   type RequestedWorkload,
   type StopRequest,
+  type WorkloadSpec,
   type WorkloadType,
 } from "./types.js";
 
@@ -37,6 +39,11 @@ export const DEPLOY_DEFAULTS = {
   minMemoryLimitMiB: 8,
   maxMemoryLimitMiB: 65_536,
   maxReplicas: 1_000,
+  maxDeliver: 5,
+  maxMaxDeliver: 100,
+  backoff: [1_000, 10_000, 60_000],
+  maxBackoffSteps: 20,
+  maxBackoffMs: 12 * 3_600_000,
   maxMaxProcesses: 65_536,
   /** A CPU limit is enforced in slices of 1 ms per 100 ms: 0.01 is the smallest share. */
   minCpus: 0.01,
@@ -57,6 +64,7 @@ export const FIELD_LIMITS = {
   envBytes: 64 * 1024,
   tags: 32,
   tagBytes: 256,
+  schedule: 128,
   /** Longest delay `LAMEDUCK` accepts. */
   maxLameduckMs: 24 * 3_600_000,
 } as const;
@@ -229,6 +237,7 @@ export function decodeType(v: unknown): WorkloadType {
 const DEPLOY_FIELDS = [
   "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "memoryLimitMiB",
   "lifecycle", "restart", "tags", "noNetwork", "maxProcesses", "replicas", "spread", "cpus",
+  "durable", "maxDeliver", "backoff", "schedule", "noOverlap",
 ] as const satisfies readonly (keyof DeployRequest)[];
 
 /** The limits a deploy or an auction may name, each within the wire's bounds. */
@@ -267,7 +276,15 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Reque
     if (problem !== undefined) throw new NexError("NEX_E_FORBIDDEN_SUBJECT", problem);
   }
   if (!isFunction && triggers.length > 0) throw invalid("triggers", "only functions have trigger subjects");
-  if (isFunction && triggers.length === 0) throw invalid("triggers", "a function needs at least one trigger subject");
+  const schedule = optString(body, "schedule", FIELD_LIMITS.schedule);
+  if (schedule !== undefined) {
+    if (!isFunction) throw invalid("schedule", "only functions run on a schedule");
+    parseSchedule(schedule);
+  }
+  if (isFunction && triggers.length === 0 && schedule === undefined) throw invalid("triggers", "a function needs at least one trigger subject, or a schedule");
+  const noOverlap = optBool(body, "noOverlap");
+  if (noOverlap !== undefined && schedule === undefined) throw invalid("noOverlap", "only a scheduled function has ticks that could overlap");
+  const retries = decodeRetries(body, triggers, isFunction);
   const lifecycle: Lifecycle = oneOf(body, "lifecycle", ["service", "job", "function"] as const) ?? (isFunction ? "function" : "service");
   if (isFunction !== (lifecycle === "function")) {
     throw invalid("lifecycle", isFunction ? "functions have lifecycle function" : "services are a service or a job");
@@ -302,7 +319,56 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Reque
     ...(limits.cpus !== undefined ? { cpus: limits.cpus } : {}),
     replicas: optInt(body, "replicas", 1, DEPLOY_DEFAULTS.maxReplicas) ?? 1,
     spread: optBool(body, "spread") ?? false,
+    ...retries,
+    ...(schedule !== undefined ? { schedule } : {}),
+    noOverlap: noOverlap ?? false,
   };
+}
+
+/** `durable`, `maxDeliver` and `backoff` of a deploy: which triggers a stream keeps, and how failures are retried. */
+function decodeRetries(body: Record<string, unknown>, triggers: string[], isFunction: boolean): Pick<RequestedWorkload, "durable" | "maxDeliver" | "backoff"> {
+  const raw = body["durable"];
+  let durable: boolean | string[] | undefined;
+  if (raw === undefined || raw === null) durable = undefined;
+  else if (typeof raw === "boolean") durable = raw;
+  else {
+    durable = optStringArray(body, "durable", FIELD_LIMITS.triggers, 255);
+    for (const t of durable ?? []) if (!triggers.includes(t)) throw invalid("durable", `${quote(t, 80)} is not one of the function's triggers`);
+    if (new Set(durable).size !== durable?.length) throw invalid("durable", "lists a trigger twice");
+  }
+  const on = durable === true || (Array.isArray(durable) && durable.length > 0);
+  if (on && !isFunction) throw invalid("durable", "only functions have durable triggers");
+  if (on && triggers.length === 0) throw invalid("durable", "a durable function needs trigger subjects");
+  const maxDeliver = optInt(body, "maxDeliver", 1, DEPLOY_DEFAULTS.maxMaxDeliver);
+  const backoffRaw = body["backoff"];
+  let backoff: number[] | undefined;
+  if (backoffRaw !== undefined && backoffRaw !== null) {
+    if (!Array.isArray(backoffRaw) || backoffRaw.length === 0 || backoffRaw.length > DEPLOY_DEFAULTS.maxBackoffSteps) {
+      throw invalid("backoff", `must be a list of 1 to ${DEPLOY_DEFAULTS.maxBackoffSteps} delays in milliseconds`);
+    }
+    for (const d of backoffRaw) {
+      if (typeof d !== "number" || !Number.isInteger(d) || d < 0 || d > DEPLOY_DEFAULTS.maxBackoffMs) {
+        throw invalid("backoff", `delays are whole milliseconds from 0 to ${DEPLOY_DEFAULTS.maxBackoffMs}`);
+      }
+    }
+    backoff = backoffRaw as number[];
+  }
+  if (!on && (maxDeliver !== undefined || backoff !== undefined)) {
+    throw invalid(maxDeliver !== undefined ? "maxDeliver" : "backoff", "only durable triggers are retried: add durable");
+  }
+  const out: Pick<RequestedWorkload, "durable" | "maxDeliver" | "backoff"> = {
+    maxDeliver: maxDeliver ?? DEPLOY_DEFAULTS.maxDeliver,
+    backoff: backoff ?? [...DEPLOY_DEFAULTS.backoff],
+  };
+  if (durable !== undefined) out.durable = durable;
+  return out;
+}
+
+/** The trigger subjects of `spec` that a stream keeps. */
+export function durableTriggers(spec: Pick<WorkloadSpec, "durable" | "triggers">): string[] {
+  if (spec.durable === true) return [...spec.triggers];
+  if (Array.isArray(spec.durable)) return spec.triggers.filter((t) => (spec.durable as string[]).includes(t));
+  return [];
 }
 
 /** The control API's request decoders, one per verb. */
@@ -343,11 +409,15 @@ export const decode = {
 
   /** STOP: exactly one of `{id}` or `{name}`. */
   stop(body: Record<string, unknown>): StopRequest {
-    only(body, ["id", "name"]);
+    only(body, ["id", "name", "deleteStream"]);
     const id = optName(body, "id");
     const name = optName(body, "name");
     if ((id === undefined) === (name === undefined)) throw invalid("id", "stop needs exactly one of id or name");
-    return id !== undefined ? { id } : { name: name! };
+    const deleteStream = optBool(body, "deleteStream");
+    if (deleteStream !== undefined && name === undefined) throw invalid("deleteStream", "a trigger stream belongs to a workload name: stop by name");
+    const req: StopRequest = id !== undefined ? { id } : { name: name! };
+    if (deleteStream !== undefined) req.deleteStream = deleteStream;
+    return req;
   },
 
   /** INSPECT: exactly one of `{id}` or `{name}`. */

@@ -117,6 +117,21 @@ export const Headers = {
   ServiceErrorCode: "Nats-Service-Error-Code",
   /** The nex error code of a failed invocation. */
   NexErrorCode: "Nex-Error-Code",
+  /** Set by a publisher: a message's id, for JetStream's duplicate window and a durable function's `ctx.messageId`. */
+  MsgId: "Nats-Msg-Id",
+  /** A replayed dead letter keeps the id it had, so a function that deduplicates sees the same message. */
+  MessageId: "Nex-Message-Id",
+  /** On a dead letter: the subject it was published to. */
+  DlqSubject: "Nex-Dlq-Subject",
+  /** On a dead letter: the code and message of the last failure. */
+  DlqCode: "Nex-Dlq-Code",
+  DlqError: "Nex-Dlq-Error",
+  /** On a dead letter: how many times it was delivered. */
+  DlqDeliveries: "Nex-Dlq-Deliveries",
+  /** On a dead letter: the message's id (see MessageId). */
+  DlqMessageId: "Nex-Dlq-Message-Id",
+  /** On a dead letter: when it was given up (ISO time). */
+  DlqTime: "Nex-Dlq-Time",
 } as const;
 
 /**

@@ -22,6 +22,8 @@ export const EventType = {
   StateStoreLost: "state_store_lost",
   StateStoreRestored: "state_store_restored",
   RunnerUnresponsive: "runner_unresponsive",
+  ScheduleSkipped: "schedule_skipped",
+  DeadLettered: "dead_lettered",
 } as const;
 /** One event type. */
 export type EventType = (typeof EventType)[keyof typeof EventType];
@@ -51,6 +53,8 @@ export interface EventDataMap {
   state_store_lost: { instances: number; known: number };
   state_store_restored: { restored: number };
   runner_unresponsive: { kind: WorkloadType; namespace: string; silentMs: number; functions: number };
+  schedule_skipped: { name: string; tick: string; reason: string };
+  dead_lettered: { name: string; subject: string; messageId: string; deliveries: number; code: string; message: string };
 }
 
 /** The data of one event type, as sent. */

@@ -9,7 +9,9 @@
  * ```
  */
 export { BUNDLE_MARKER, IMPORT_LINE, MODULE_GLOBAL, MODULE_TAIL } from "./artifacts.js";
-export { DEPLOY_DEFAULTS, FIELD_LIMITS, decode, decodeType, durationMs, parseBody, quote, typeFromFileName } from "./decode.js";
+export { DEPLOY_DEFAULTS, FIELD_LIMITS, decode, decodeType, durableTriggers, durationMs, parseBody, quote, typeFromFileName } from "./decode.js";
+export { MIN_SCHEDULE_MS, nextTick, parseSchedule } from "./schedule.js";
+export type { Schedule } from "./schedule.js";
 export { ERRORS, Headers, NexError, headerValue, isErrorCode } from "./errors.js";
 export type { ErrorBody, ErrorCode, ErrorSpec } from "./errors.js";
 export { EventType, cloudEventType, parseEvent, shortEventType } from "./events.js";
@@ -21,11 +23,15 @@ export {
   CONTROL_SERVICE_NAME,
   ControlVerb,
   DEFAULT_NAMESPACE,
+  DLQ_STREAM,
   FEED_STREAM,
   NEX_ROOT,
   NODES_BUCKET,
   RESERVED_PREFIXES,
+  SCHEDULE_BUCKET,
   STATE_BUCKET,
+  TRIGGER_CONSUMER,
+  TRIGGER_STREAM,
   SYSTEM_NAMESPACE,
   isName,
   subjects,

@@ -53,6 +53,18 @@ export const CLAIM_STREAM = "NEX_CLAIMS";
 /** Prefix of the streams that keep a namespace's recent logs and events (`NEX_FEED_<ns>`), so `nex logs` shows history. */
 export const FEED_STREAM = "NEX_FEED";
 
+/** Prefix of the streams that hold a durable function's trigger messages (`NEX_TRIG_<ns>~<name>`). */
+export const TRIGGER_STREAM = "NEX_TRIG";
+
+/** The durable consumer that every instance of a durable function shares. */
+export const TRIGGER_CONSUMER = "nex";
+
+/** Prefix of the streams that keep a namespace's dead letters (`NEX_DLQ_<ns>`). */
+export const DLQ_STREAM = "NEX_DLQ";
+
+/** KV bucket of schedule runs: the last tick of each scheduled function, and whether it is still running. */
+export const SCHEDULE_BUCKET = "NEX_SCHED";
+
 /** Output streams of a workload. */
 export type LogStream = "stdout" | "stderr";
 
@@ -136,6 +148,52 @@ export const subjects = {
   /** The stream that keeps one namespace's logs and events, under that namespace's own limits. */
   feedStream(ns: string): string {
     return `${FEED_STREAM}_${token("namespace", ns)}`;
+  },
+
+  /**
+   * The stream behind a durable function's triggers. The namespace is part of the name ('~' never occurs in names),
+   * so it is unique even where namespaces share one account.
+   */
+  triggerStream(ns: string, name: string): string {
+    return `${TRIGGER_STREAM}_${token("namespace", ns)}~${token("name", name)}`;
+  },
+
+  /** Reads a trigger stream's name back into its namespace and function name. */
+  parseTriggerStream(stream: string): { namespace: string; name: string } | undefined {
+    if (!stream.startsWith(`${TRIGGER_STREAM}_`)) return undefined;
+    const [ns, name, ...rest] = stream.slice(TRIGGER_STREAM.length + 1).split("~");
+    return rest.length === 0 && isName(ns) && isName(name) ? { namespace: ns, name } : undefined;
+  },
+
+  /** The stream of a namespace's dead letters. */
+  dlqStream(ns: string): string {
+    return `${DLQ_STREAM}_${token("namespace", ns)}`;
+  },
+
+  /** Dead letters of one function: `$NEX.DLQ.<ns>.<name>`; with no name, the filter for the namespace's. */
+  dlq(ns: string, name?: string): string {
+    return `${NEX_ROOT}.DLQ.${token("namespace", ns)}.${name === undefined ? ">" : token("name", name)}`;
+  },
+
+  /** Reads a dead-letter subject back into its namespace and function name. */
+  parseDlq(subject: string): { namespace: string; name: string } | undefined {
+    const t = subject.split(".");
+    return t.length === 4 && t[0] === NEX_ROOT && t[1] === "DLQ" && isName(t[2]) && isName(t[3]) ? { namespace: t[2], name: t[3] } : undefined;
+  },
+
+  /** The JetStream advisory a trigger stream's consumer sends when a message used up its deliveries. */
+  maxDeliveriesAdvisory(stream = "*"): string {
+    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${TRIGGER_CONSUMER}`;
+  },
+
+  /** The subject a scheduled invocation carries: `$NEX.SCHEDULE.<ns>.<name>`. */
+  schedule(ns: string, name: string): string {
+    return `${NEX_ROOT}.SCHEDULE.${token("namespace", ns)}.${token("name", name)}`;
+  },
+
+  /** A claim on running one tick of a schedule (published to the claim stream with a dedupe id). */
+  tickClaim(ns: string, name: string): string {
+    return `${NEX_ROOT}.CLAIM.${token("namespace", ns)}.${token("name", name)}.tick`;
   },
 
   /** Queue group for a workload's triggers: instances of one workload share the load, other workloads get their own copy. */

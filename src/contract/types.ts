@@ -87,10 +87,26 @@ export interface DeployRequest {
   spread?: boolean;
   /** CPU limit for native workloads, in CPUs (0.5 is half of one CPU's time, 2 is two CPUs); none means no limit. */
   cpus?: number;
+  /**
+   * Functions: keep trigger messages in a JetStream stream (all triggers with `true`, or the ones listed), consumed at
+   * least once by one durable consumer that every instance shares. Failures are retried, then dead-lettered.
+   */
+  durable?: boolean | string[];
+  /** Durable triggers: how many times a message is delivered before it goes to the dead letters (default 5). */
+  maxDeliver?: number;
+  /** Durable triggers: the delays in milliseconds before each retry; the last one repeats (default 1s, 10s, 1m). */
+  backoff?: number[];
+  /** Functions: run on a schedule, cron in UTC ("*\/5 * * * *", seconds field optional) or "@every 30s". */
+  schedule?: string;
+  /** Scheduled functions: skip a tick while the previous run is still going. */
+  noOverlap?: boolean;
 }
 
 /** A deploy request with every default filled in: what nodes store and runtimes receive. */
-export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "description" | "tags" | "noNetwork" | "maxProcesses" | "replicas" | "spread" | "cpus">> {
+export interface WorkloadSpec
+  extends Required<
+    Omit<DeployRequest, "sha256" | "description" | "tags" | "noNetwork" | "maxProcesses" | "replicas" | "spread" | "cpus" | "durable" | "maxDeliver" | "backoff" | "schedule" | "noOverlap">
+  > {
   /** The instance's id (each replica has its own). */
   id: string;
   replicas: number;
@@ -105,6 +121,11 @@ export interface WorkloadSpec extends Required<Omit<DeployRequest, "sha256" | "d
   noNetwork: boolean;
   maxProcesses: number;
   cpus?: number;
+  durable?: boolean | string[];
+  maxDeliver: number;
+  backoff: number[];
+  schedule?: string;
+  noOverlap: boolean;
   /** When the spec was accepted (ISO time). */
   createdAt: string;
 }
@@ -233,11 +254,17 @@ export interface DeployReply {
 export interface StopRequest {
   id?: string;
   name?: string;
+  /** With `name`: also delete the durable trigger stream and its unprocessed messages (by default they are kept). */
+  deleteStream?: boolean;
 }
 
 /** Reply to STOP. */
 export interface StopReply {
   stopped: { id: string; name: string }[];
+  /** A durable function's trigger stream that was kept, and the messages it holds (they run at the next deploy). */
+  keptStream?: { stream: string; messages: number };
+  /** The trigger stream that was deleted, when asked to. */
+  deletedStream?: string;
 }
 
 /** Body of LIST (optional). */
@@ -267,6 +294,12 @@ export interface DesiredSummary {
   createdAt: string;
   /** A job that ran to completion: it is not run again. */
   done?: { exitCode: number; at: string };
+  /** Triggers whose messages a stream keeps (durable functions). */
+  durable?: string[];
+  /** A scheduled function: its schedule, the next tick (ISO time), and how many ticks were skipped as overlapping. */
+  schedule?: string;
+  nextRun?: string;
+  skippedTicks?: number;
 }
 
 /** Body of PLACE (node to node): start an instance of the stored workload `name` at `generation`. */

@@ -56,6 +56,10 @@ export const JsCodes = {
   ReplicasNotSupported: 10074,
   /** `error creating store for stream`: on 2.9 a new account's first replicated stream can race its own setup */
   StoreCreation: 10049,
+  /** `subjects overlap with an existing stream` */
+  StreamSubjectOverlap: 10065,
+  /** `consumer name already in use` (a durable made at the same moment with another config) */
+  ConsumerNameExists: 10013,
 } as const;
 
 /** A stream (or KV bucket, or object store) that does not exist. */

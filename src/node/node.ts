@@ -44,7 +44,9 @@ import { DECLINE, startControlService, type ControlHandlers } from "./control.js
 import { DesiredStore, isRefusal, openBucket, type WorkloadTemplate } from "./desired.js";
 import { EventPublisher, ensureFeedStream } from "./events.js";
 import { loadIdentity, type NodeIdentity } from "./identity.js";
+import { DurableTriggers } from "./durable.js";
 import { Leases, type LeaseData } from "./leases.js";
+import { Scheduler } from "./schedules.js";
 import { Operations } from "./operations.js";
 import { metricsSource, sampleOf } from "./metrics.js";
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from "./options.js";
@@ -58,6 +60,12 @@ import { WorkloadManager, type Instance } from "./workloads.js";
 interface Stores {
   desired: DesiredStore;
   leases: Leases;
+  durable: DurableTriggers;
+}
+
+/** Set once the node exists: the scheduler is told when instances come and go. */
+interface Late {
+  scheduler?: Scheduler;
 }
 
 /** Records in desired state that a job ran to completion (unless its workload was redeployed or removed meanwhile). */
@@ -85,6 +93,8 @@ export class NexNode {
   /** The workloads were moved away, so a stop keeps nothing for a restart. */
   private drained = false;
   private reconciler: Reconciler | undefined;
+  /** Fires the ticks of scheduled functions (with JetStream only). */
+  readonly scheduler: Scheduler | undefined;
   private storeTimer: NodeJS.Timeout | undefined;
   private readonly ops: Operations;
   private readonly stoppedHooks: (() => void)[] = [];
@@ -105,6 +115,14 @@ export class NexNode {
     private readonly metrics: NodeMetrics | undefined,
   ) {
     if (stores) {
+      this.scheduler = new Scheduler({
+        nc,
+        nodeId: identity.id,
+        workloads,
+        emit: (ns, type, data) => events.emit(ns, type, undefined, data),
+        log,
+      });
+      const scheduler = this.scheduler;
       this.reconciler = new Reconciler({
         nc,
         nodeId: identity.id,
@@ -115,6 +133,7 @@ export class NexNode {
         self: () => this.leaseData(),
         cannotRun: (t) => this.cannotRun(t),
         intervalMs: opts.reconcileIntervalMs,
+        skippedTicks: (key) => scheduler.skipped(key),
         log,
       });
     }
@@ -127,6 +146,7 @@ export class NexNode {
       reconciler: this.reconciler,
       workloads,
       artifacts,
+      durable: stores?.durable,
       cannotRun: (t) => this.cannotRun(t),
     });
   }
@@ -170,7 +190,13 @@ export class NexNode {
         const leases = new Leases(nodesKv, identity.id, opts.missedBeats);
         // Desired state is trusted from this node and from nodes with a lease in the control plane.
         const desired = await DesiredStore.open(nc, keyPair(new TextDecoder().decode(identity.keyPair.getSeed())), (id) => leases.known(id), log);
-        stores = { desired, leases };
+        const durable = new DurableTriggers({
+          agent: (ns) => tenancy.agent(ns),
+          triggerStreamBytes: opts.triggerStreamBytes,
+          dlqBytes: opts.dlqBytes,
+          log,
+        });
+        stores = { desired, leases, durable };
       } catch (err) {
         jetstream = false;
         log(`warning: JetStream is unavailable (${(err as Error).message}); running without persistent state or log history`);
@@ -201,6 +227,7 @@ export class NexNode {
         maxBytes: opts.maxArtifactBytes,
         allowFileDirs: opts.allowFileDirs,
       });
+      const late: Late = {};
       const workloads = new WorkloadManager({
         nodeId: identity.id,
         runtimes,
@@ -210,6 +237,9 @@ export class NexNode {
         maximums: opts.maximums,
         leases: stores?.leases,
         onJobDone: (inst, exitCode) => (stores ? markJobDone(stores.desired, inst, exitCode) : Promise.resolve()),
+        // A durable function's stream and consumer exist (and match its spec) before an instance consumes.
+        prepare: (t) => (stores ? stores.durable.ensure(t) : Promise.resolve()),
+        onChanged: () => late.scheduler?.sync(),
         // Nothing stops before the node has booted, and `metrics` is set by then.
         onStopped: (spec, stats) => metrics?.retire(sampleOf(spec, stats)),
         log,
@@ -221,6 +251,7 @@ export class NexNode {
           )
         : undefined;
       const node = new NexNode(opts, identity, nc, tenancy, events, workloads, runtimes, tags, stores, artifacts, log, metrics);
+      late.scheduler = node.scheduler;
       await node.boot().catch(async (err: unknown) => {
         await node.metricsServer?.close();
         throw err;
@@ -244,6 +275,7 @@ export class NexNode {
     if (this.stores) {
       await this.stores.leases.start(() => this.reconciler?.kick());
       await this.publishLease();
+      await this.scheduler!.start();
       await this.reconciler!.start();
       await this.resume();
     }
@@ -509,6 +541,7 @@ export class NexNode {
     clearInterval(this.storeTimer);
     clearTimeout(this.lameduckTimer);
     await this.reconciler?.stop();
+    this.scheduler?.close();
     await this.service?.stop().catch(() => undefined);
     await this.metricsServer?.close();
     // A clean stop keeps the instances' records: a restart within the grace brings them back, unmoved.
@@ -517,6 +550,7 @@ export class NexNode {
     this.state = "stopped";
     await this.publishLease().catch(() => undefined);
     this.stores?.leases.stop();
+    this.stores?.durable.close();
     this.emit(SYSTEM_NAMESPACE, "node_stopped", this.id, { nodeId: this.id });
     await this.tenancy.close();
     await this.nc.drain().catch(() => undefined);

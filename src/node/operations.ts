@@ -4,9 +4,10 @@
  * of a stored workload, on a claim winner's request).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { NexError, subjects, type DeployReply, type RequestedWorkload, type StopReply } from "../contract/index.js";
+import { NexError, durableTriggers, isFunctionType, subjects, type DeployReply, type RequestedWorkload, type StopReply } from "../contract/index.js";
 import { NexClient } from "../client/index.js";
 import type { ArtifactStore } from "./artifacts.js";
+import type { DurableTriggers } from "./durable.js";
 import { isRefusal, type DesiredStore, type WorkloadTemplate } from "./desired.js";
 import type { Leases } from "./leases.js";
 import type { Reconciler } from "./reconciler.js";
@@ -22,6 +23,8 @@ export interface OperationsDeps {
   reconciler: Reconciler | undefined;
   workloads: WorkloadManager;
   artifacts: ArtifactStore;
+  /** Durable trigger streams; absent without JetStream. */
+  durable: DurableTriggers | undefined;
   /** Why this node cannot run `t`, or undefined. */
   cannotRun(t: WorkloadTemplate): string | undefined;
 }
@@ -48,6 +51,8 @@ export class Operations {
       const generation = (previous && !isRefusal(previous) ? previous.template.generation : 0) + 1;
       // Refused before the artifact is fetched: a type this node lacks, its maximums, a full node.
       this.d.workloads.admit(req);
+      // A function that is no longer durable leaves its stream only when nothing is waiting in it.
+      if (this.d.durable && durableTriggers(req).length === 0 && isFunctionType(req.type)) await this.d.durable.retire(req.namespace, req.name);
       // Only a native workload without the sandbox executes the cache file itself.
       const executable = req.type === "native" && !this.d.sandbox;
       const artifact = await this.d.artifacts.fetch(req.namespace, req.location, req.sha256, { executable });
@@ -113,7 +118,7 @@ export class Operations {
    * Stops by name (the workload is forgotten: every instance everywhere stops) or by id (that instance stops; the
    * workload's other replicas, and the reconciler's replacement of this one, go on).
    */
-  async stop(ns: string, sel: { id?: string; name?: string }): Promise<StopReply> {
+  async stop(ns: string, sel: { id?: string; name?: string; deleteStream?: boolean }): Promise<StopReply> {
     if (sel.id !== undefined) {
       const inst = this.d.workloads.get(sel.id);
       if (!inst || inst.spec.namespace !== ns) throw new NexError("NEX_E_NOT_FOUND", `no workload with id ${sel.id} in namespace ${ns} on this node`);
@@ -125,7 +130,11 @@ export class Operations {
       const known = this.d.desired ? await this.d.desired.get(key) : undefined;
       const here = this.d.workloads.of(key);
       const elsewhere = (this.d.leases?.instancesOf(key) ?? []).filter((x) => x.nodeId !== this.d.nodeId);
-      if (!known && here.length === 0 && elsewhere.length === 0) throw new NexError("NEX_E_NOT_FOUND", `no workload named "${sel.name}" in namespace ${ns}`);
+      if (!known && here.length === 0 && elsewhere.length === 0) {
+        // A stream kept by an earlier stop can still be deleted on its own.
+        if (sel.deleteStream && (await this.d.durable?.remove(ns, sel.name!))) return { stopped: [], deletedStream: subjects.triggerStream(ns, sel.name!) };
+        throw new NexError("NEX_E_NOT_FOUND", `no workload named "${sel.name}" in namespace ${ns}`);
+      }
       if (known) await this.d.desired!.remove(key);
       const stopped: StopReply["stopped"] = [];
       for (const i of here) {
@@ -140,7 +149,17 @@ export class Operations {
           stopped.push(...(r?.stopped ?? [{ id: x.inst.id, name: x.inst.name }]));
         }),
       );
-      return { stopped };
+      const reply: StopReply = { stopped };
+      // A durable function's unprocessed messages are kept unless asked otherwise: the next deploy runs them.
+      if (this.d.durable) {
+        if (sel.deleteStream) {
+          if (await this.d.durable.remove(ns, sel.name!)) reply.deletedStream = subjects.triggerStream(ns, sel.name!);
+        } else {
+          const left = await this.d.durable.left(ns, sel.name!).catch(() => undefined);
+          if (left) reply.keptStream = left;
+        }
+      }
+      return reply;
     });
   }
 

@@ -63,6 +63,10 @@ export interface NodeOptions {
   workloadUser?: string;
   /** Size of each namespace's log and event history, in MiB. */
   feedMiB?: number;
+  /** The most unprocessed messages one durable function's trigger stream keeps, in MiB. */
+  triggerStreamMiB?: number;
+  /** The most dead letters a namespace keeps, in MiB. */
+  dlqMiB?: number;
   /** Serve Prometheus metrics at `/metrics` on this port (0: any free port); off by default. */
   metricsPort?: number;
   /** The address the metrics endpoint binds to; default 127.0.0.1. */
@@ -114,6 +118,10 @@ export const NODE_DEFAULTS = {
   runnerUnresponsiveMs: 10_000,
   /** Log and event history kept per namespace. */
   feedMiB: 64,
+  /** Unprocessed messages one durable function keeps; beyond it, new messages are refused. */
+  triggerStreamMiB: 256,
+  /** Dead letters kept per namespace (for 14 days); beyond it, new dead letters stay in their trigger stream. */
+  dlqMiB: 64,
   /** Where the metrics endpoint listens when a port is given: loopback, as metrics name every workload. */
   metricsHost: "127.0.0.1",
   /** Log lines one invocation of a function may write; the rest are dropped, and one notice line counts them. */
@@ -154,6 +162,8 @@ export interface ResolvedNodeOptions {
   allowFileDirs: string[];
   workloadUser: { uid: number; gid: number } | undefined;
   feedBytes: number;
+  triggerStreamBytes: number;
+  dlqBytes: number;
   /** Where `/metrics` is served; undefined: not at all. */
   metrics: { host: string; port: number } | undefined;
   /** The OTLP/HTTP traces URL runners export to; undefined: no tracing. */
@@ -298,6 +308,8 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
     allowFileDirs: resolveFileDirs(o.allowFileDirs ?? []),
     workloadUser: resolveWorkloadUser(o.workloadUser),
     feedBytes: positiveInt(o.feedMiB, "feed-mib", NODE_DEFAULTS.feedMiB) * 1024 * 1024,
+    triggerStreamBytes: positiveInt(o.triggerStreamMiB, "trigger-stream-mib", NODE_DEFAULTS.triggerStreamMiB) * 1024 * 1024,
+    dlqBytes: positiveInt(o.dlqMiB, "dlq-mib", NODE_DEFAULTS.dlqMiB) * 1024 * 1024,
     metrics: resolveMetrics(o.metricsPort, o.metricsHost),
     otlpEndpoint: resolveOtlpEndpoint(o.otlpEndpoint),
   };

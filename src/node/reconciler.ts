@@ -14,7 +14,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { KvEntry } from "@nats-io/kv";
-import { NexError, STATE_BUCKET, SYSTEM_NAMESPACE, subjects, type DesiredSummary } from "../contract/index.js";
+import { NexError, STATE_BUCKET, SYSTEM_NAMESPACE, durableTriggers, nextTick, parseSchedule, subjects, type DesiredSummary } from "../contract/index.js";
 import { NexClient } from "../client/index.js";
 import { WATCH_CHECK_MS, watchAll, type Watching } from "../nats/streams.js";
 import { isStreamNotFound } from "../nats/errors.js";
@@ -46,6 +46,8 @@ export interface ReconcilerDeps {
   /** Why this node cannot run `t`, or undefined when it can. */
   cannotRun(t: WorkloadTemplate): string | undefined;
   intervalMs: number;
+  /** Ticks of a scheduled workload skipped as overlapping, when known. */
+  skippedTicks?(key: string): number | undefined;
   log(line: string): void;
 }
 
@@ -159,7 +161,18 @@ export class Reconciler {
     for (const d of this.cache.values()) {
       const t = d.template;
       if (t.namespace !== ns) continue;
-      out.push({ name: t.name, namespace: t.namespace, type: t.type, replicas: t.replicas, spread: t.spread, generation: t.generation, triggers: t.triggers, createdAt: t.createdAt, ...(d.done ? { done: d.done } : {}) });
+      const s: DesiredSummary = { name: t.name, namespace: t.namespace, type: t.type, replicas: t.replicas, spread: t.spread, generation: t.generation, triggers: t.triggers, createdAt: t.createdAt };
+      if (d.done) s.done = d.done;
+      const durable = durableTriggers(t);
+      if (durable.length > 0) s.durable = durable;
+      if (t.schedule !== undefined) {
+        s.schedule = t.schedule;
+        const next = scheduleNext(t.schedule);
+        if (next) s.nextRun = next;
+        const skipped = this.d.skippedTicks?.(d.key);
+        if (skipped !== undefined) s.skippedTicks = skipped;
+      }
+      out.push(s);
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -438,5 +451,15 @@ export class Reconciler {
     this.watching?.stop();
     this.sub?.unsubscribe();
     await this.running;
+  }
+}
+
+/** The next tick of a schedule (ISO time), or undefined. */
+function scheduleNext(expr: string): string | undefined {
+  try {
+    const n = nextTick(parseSchedule(expr), Date.now());
+    return n === undefined ? undefined : new Date(n).toISOString();
+  } catch {
+    return undefined;
   }
 }

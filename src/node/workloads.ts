@@ -46,6 +46,10 @@ export interface WorkloadManagerDeps {
   leases: Leases | undefined;
   /** A job ran to completion: recorded in desired state before anything else sees it, so it is never run again. */
   onJobDone(inst: Instance, exitCode: number): Promise<void>;
+  /** Told after an instance started or stopped (the scheduler arms and disarms its timers). */
+  onChanged?(): void;
+  /** Readies what an instance needs besides its artifact (a durable function's stream); rejects with a coded error. */
+  prepare?(t: WorkloadTemplate): Promise<void>;
   /** Told the last counters of every instance that stops (metrics keep what it counted). */
   onStopped?: (spec: WorkloadSpec, stats: WorkloadStats) => void;
   log(line: string): void;
@@ -94,6 +98,7 @@ export class WorkloadManager {
   async start(template: WorkloadTemplate, opts: { id?: string; event?: "deployed" | "placed" | "resumed" } = {}): Promise<Instance> {
     // Before anything is fetched or started: a restored or placed spec is held to today's maximums as a new deploy is.
     const runtime = this.admit(template);
+    await this.d.prepare?.(template);
     // Only a native workload without the sandbox executes the cache file itself; the sandbox copies it from an fd.
     const executable = template.type === "native" && !this.d.host.sandbox;
     const artifact = await this.d.artifacts.fetch(template.namespace, template.location, template.sha256, { executable });
@@ -108,6 +113,7 @@ export class WorkloadManager {
     }
     const inst: Instance = { spec, key: subjects.desiredKey(spec.namespace, spec.name), handle, startedAt: new Date().toISOString() };
     this.instances.set(spec.id, inst);
+    this.d.onChanged?.();
     await this.record(inst);
     this.d.host.event(spec.namespace, "workload_deployed", spec.id, {
       name: spec.name,
@@ -158,6 +164,7 @@ export class WorkloadManager {
     const inst = this.instances.get(id);
     if (!inst) return undefined;
     this.instances.delete(id);
+    this.d.onChanged?.();
     await inst.handle.stop().catch(() => undefined);
     this.d.onStopped?.(inst.spec, inst.handle.stats());
     if (!keepRecord) await this.d.leases?.removeInstance(id).catch(() => undefined);

@@ -111,8 +111,17 @@ export interface RuntimeHost {
 }
 
 /** A started workload. */
+/** How one scheduled run of a function ended. */
+export interface TickResult {
+  ok: boolean;
+  code?: string;
+  message?: string;
+}
+
 export interface WorkloadHandle {
   readonly id: string;
+  /** Functions: runs one tick of the workload's schedule (`scheduledAt`, ISO time) and says how it ended. */
+  tick?(scheduledAt: string): Promise<TickResult>;
   /** Current counters. */
   stats(): WorkloadStats;
   /** Recent invocations and failures, when the runtime keeps them. */

@@ -32,6 +32,9 @@ try {
       types: args.types,
       warmRunners: args.warmRunners ?? true,
       heartbeatIntervalMs: 60_000,
+      // The benchmark's own loopback server has no accounts: every client there is the benchmark.
+      insecure: true,
+      allowFileDirs: args.allowFileDirs,
     },
     (line) => process.stderr.write(`${line}\n`),
   );

@@ -32,6 +32,8 @@ export const DEPLOY_DEFAULTS = {
   maxProcesses: 64,
   maxTimeoutMs: 15 * 60_000,
   maxMemoryLimitMiB: 65_536,
+  /** Largest `maxConcurrency` a deploy may ask for. */
+  maxMaxConcurrency: 4_096,
 } as const;
 
 /** Size bounds on request fields (a body as a whole is also bounded by the server's max_payload). */
@@ -193,8 +195,8 @@ export function decodeType(v: unknown): WorkloadType {
 }
 
 const DEPLOY_FIELDS = [
-  "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "memoryLimitMiB",
-  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses",
+  "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "maxConcurrency",
+  "memoryLimitMiB", "lifecycle", "restart", "tags", "noNetwork", "maxProcesses",
 ] as const satisfies readonly (keyof DeployRequest)[];
 
 /** Decodes a DEPLOY body and fills in defaults. The namespace comes from the subject when the body has none. */
@@ -224,6 +226,8 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<
   if (isFunction !== (lifecycle === "function")) {
     throw invalid("lifecycle", isFunction ? "functions have lifecycle function" : "services are a service or a job");
   }
+  const maxConcurrency = optInt(body, "maxConcurrency", 1, DEPLOY_DEFAULTS.maxMaxConcurrency);
+  if (!isFunction && maxConcurrency !== undefined) throw invalid("maxConcurrency", "only functions have a concurrency limit");
   const restart: RestartPolicy = oneOf(body, "restart", ["never", "on-failure", "always"] as const) ?? (lifecycle === "job" ? "never" : "on-failure");
   const argv = optStringArray(body, "argv", FIELD_LIMITS.argv, FIELD_LIMITS.argBytes) ?? [];
   const env = optStringMap(body, "env", FIELD_LIMITS.envVars, FIELD_LIMITS.envBytes) ?? {};
@@ -243,6 +247,7 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Omit<
     env,
     triggers,
     timeoutMs: optInt(body, "timeoutMs", 1, DEPLOY_DEFAULTS.maxTimeoutMs) ?? DEPLOY_DEFAULTS.timeoutMs,
+    maxConcurrency: maxConcurrency ?? WORKLOAD_TYPES[type].defaultMaxConcurrency,
     memoryLimitMiB: optInt(body, "memoryLimitMiB", 8, DEPLOY_DEFAULTS.maxMemoryLimitMiB) ?? WORKLOAD_TYPES[type].defaultMemoryMiB,
     lifecycle,
     restart,

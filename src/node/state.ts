@@ -6,7 +6,13 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { STATE_BUCKET, subjects, type WorkloadSpec } from "../contract/index.js";
+import { STATE_BUCKET, WORKLOAD_TYPES, isWorkloadType, subjects, type WorkloadSpec } from "../contract/index.js";
+
+/** A stored spec with the fields added since it was recorded filled in with their defaults. */
+function upgraded(spec: WorkloadSpec): WorkloadSpec {
+  if (typeof spec.maxConcurrency !== "number" && isWorkloadType(spec.type)) spec.maxConcurrency = WORKLOAD_TYPES[spec.type].defaultMaxConcurrency;
+  return spec;
+}
 
 /** Reads and writes a node's desired state. */
 export class StateStore {
@@ -46,7 +52,7 @@ export class StateStore {
       const e = await this.kv.get(k);
       if (!e || e.operation !== "PUT") continue;
       try {
-        out.push({ spec: e.json<WorkloadSpec>(), revision: e.revision });
+        out.push({ spec: upgraded(e.json<WorkloadSpec>()), revision: e.revision });
       } catch (err) {
         onBad(k, err as Error);
       }

@@ -46,6 +46,7 @@ export class TriggeredFunction {
       .invoke({ subject: msg.subject, payload: msg.data, headers: msg.headers ? plainHeaders(msg.headers) : undefined, reply: msg.reply })
       .then(
         (res) => {
+          this.inFlight--;
           if (!msg.reply) return;
           const max = this.nc.info?.max_payload ?? Infinity;
           if (res.body.length > max) {
@@ -58,11 +59,11 @@ export class TriggeredFunction {
             this.fail(msg, new NexError("NEX_E_FUNCTION_ERROR", `the reply could not be sent: ${(err as Error).message}`));
           }
         },
-        (err: unknown) => this.fail(msg, NexError.from(err, "NEX_E_FUNCTION_ERROR")),
-      )
-      .finally(() => {
-        this.inFlight--;
-      });
+        (err: unknown) => {
+          this.inFlight--;
+          this.fail(msg, NexError.from(err, "NEX_E_FUNCTION_ERROR"));
+        },
+      );
   }
 
   private fail(msg: Msg, err: NexError): void {

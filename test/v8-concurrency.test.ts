@@ -271,6 +271,20 @@ void describe("v8 concurrency", () => {
     fn.dispose();
   });
 
+  void test("v8 concurrency - top-level code gets the synchronous calls, and a clear refusal for async ones", async () => {
+    const services = new MemoryHostServices();
+    await services.kvSet("cfg", "k", enc.encode("warm"));
+    const fn = await engine.load(spec("toplevel-async"), enc.encode(`
+      const warm = new TextDecoder().decode(kv("cfg").get("k"));
+      let early = "pending";
+      kv("cfg").async.get("k").then(() => { early = "resolved"; }, (e) => { early = e.name + ": " + e.message; });
+      (s, p) => ({ warm, early })`), { services, log: () => undefined });
+    const r = JSON.parse(await invokeText(fn)) as { warm: string; early: string };
+    assert.equal(r.warm, "warm");
+    assert.match(r.early, /^HostServiceError: the top-level code cannot wait on async host calls/);
+    fn.dispose();
+  });
+
   void test("v8 concurrency - replaced built-ins never receive a runtime function while async calls are in flight", async () => {
     const services = new MemoryHostServices({ responders: { "svc.x": () => "x" } });
     await services.kvSet("b", "k", enc.encode("v"));

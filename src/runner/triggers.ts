@@ -38,7 +38,7 @@ export class TriggeredFunction {
   private onMessage(msg: Msg): void {
     this.stats.invocations++;
     if (this.inFlight >= this.tunables.maxInFlight) {
-      this.fail(msg, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${this.tunables.maxInFlight} invocations waiting`));
+      this.fail(msg, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${this.tunables.maxInFlight} invocations running or waiting`));
       return;
     }
     this.inFlight++;

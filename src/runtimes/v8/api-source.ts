@@ -36,8 +36,10 @@ export const API_SOURCE = String.raw`
   };
   const orNull = (r) => (r === undefined ? null : r);
   const rethrow = (err) => { throw fresh(err); };
+  const topLevel = "the top-level code cannot wait on async host calls (no trip into the isolate would bring the result): use the synchronous call there";
   const callAsync = (op, args, text) => {
     if (!rt.active()) return rejected(new HostServiceError(refused));
+    if (rt.loading()) return rejected(new HostServiceError(topLevel));
     return apply(then, rt.request(op, args, text), [orNull, rethrow]);
   };
   const nothing = () => undefined;

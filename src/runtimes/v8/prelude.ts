@@ -37,7 +37,7 @@ const __fmt = (v, depth = 0, seen = new Set()) => {
  * the other runtime scripts and never to user code:
  * - `active()`: true while the top-level code loads or an invocation runs. Host services, timers and console lines
  *   work only then: what an invocation leaves behind (a timer, a promise chain) cannot reach the host once it settled.
- * - `enter()`/`leave()` bracket each invocation; `loaded()` ends the top-level run.
+ * - `enter()`/`leave()` bracket each invocation; `loaded()` ends the top-level run, `loading()` tells if it is on.
  * - `onIdle(fn)`: `fn` runs when the last running invocation settles, and when the top-level code has run.
  * - The bridge to the host for what does not block: `request(op, args, text)` is an async host call (a promise),
  *   `answer(id, a)` an invocation's answer. Both wait in an outbox the host collects: a trip into the isolate
@@ -93,6 +93,7 @@ export const PRELUDE = String.raw`
   };
   const rt = freeze({
     active,
+    loading: () => loading,
     onIdle: (fn) => { idle[idle.length] = fn; },
     enter: () => { if (inFlight++ === 0) { used = 0; allowed = 0; } allowed += maxLines; },
     leave: () => { if (--inFlight === 0) settle(); else reportDropped(); },

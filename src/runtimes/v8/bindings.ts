@@ -52,10 +52,10 @@ function out(v: unknown): unknown {
 
 /**
  * Runs one host call from the isolate and answers a value that can be copied into it. `text` asks for an HTTP body
- * as a string (decoded here: faster than in the isolate). Refused while no invocation runs.
+ * as a string (decoded here: faster than in the isolate). Refused unless `open` (an invocation ran when it was made).
  */
-export function hostResult(b: WorkloadBindings, gate: Gate, op: string, args: unknown, text: unknown): Promise<unknown> {
-  if (!gate.open()) return Promise.reject(hostError("host", "denied", "host services answer only while an invocation runs; this call came after its invocation settled"));
+export function hostResult(b: WorkloadBindings, open: boolean, op: string, args: unknown, text: unknown): Promise<unknown> {
+  if (!open) return Promise.reject(hostError("host", "denied", "host services answer only while an invocation runs; this call came after its invocation settled"));
   const r = callHost(b.services, op, Array.isArray(args) ? args : []);
   return op === "http" && text === true ? r.then(httpText) : r.then(owned);
 }
@@ -126,7 +126,7 @@ export async function bootContext(
     { ignored: true },
   );
   const random = new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0))))));
-  const host = new ivm.Reference(async (op: string, args: unknown, text: unknown) => out(await hostResult(b, gate, op, args, text)));
+  const host = new ivm.Reference(async (op: string, args: unknown, text: unknown) => out(await hostResult(b, gate.open(), op, args, text)));
   held.push(host);
   const maxChars = Math.max(1, limits.lineBytes);
   const report = new ivm.Callback((outbox: unknown) => gate.report(outbox), { ignored: true });

@@ -218,23 +218,34 @@ class V8Function implements LoadedFunction {
     this.pump();
   }
 
-  /** Takes an outbox `[answers, calls]`: host calls go out first (they were made while their invocation ran), then answers settle. */
+  /**
+   * Takes an outbox `[answers, calls]`. The calls are let through (or not) now, while the invocations that made them
+   * still count as running, and sent one microtask later: after the answers' replies, so that the replies and the
+   * requests of one trip go out in one write to the socket.
+   */
   private unload(live: Live, outbox: unknown): void {
     if (!Array.isArray(outbox) || live.killed) return;
     const [answers, calls] = outbox as [unknown[], unknown[]];
-    for (let i = 0; i + 3 < calls.length; i += 4) this.call(live, calls[i] as number, calls[i + 1] as string, calls[i + 2], calls[i + 3]);
+    if (calls.length > 0) {
+      const open = live.gate.open();
+      queueMicrotask(() => this.calls(live, calls, open));
+    }
     for (let i = 0; i + 1 < answers.length; i += 2) {
       const q = this.running.get(answers[i] as number);
       if (q !== undefined && q.live === live) this.settle(q, answers[i + 1] as Answer);
     }
   }
 
-  /** One async host call; its result waits for the next trip into the isolate that made it. */
-  private call(live: Live, id: number, op: string, args: unknown, text: unknown): void {
-    hostResult(this.bindings, live.gate, op, args, text).then(
-      (v) => this.result(live, id, true, v),
-      (err: unknown) => this.result(live, id, false, err instanceof Error ? err.message : String(err)),
-    );
+  /** Async host calls, `[callId, op, args, text, …]`; each result waits for the next trip into the isolate that made it. */
+  private calls(live: Live, calls: unknown[], open: boolean): void {
+    if (live.killed) return;
+    for (let i = 0; i + 3 < calls.length; i += 4) {
+      const id = calls[i] as number;
+      hostResult(this.bindings, open, calls[i + 1] as string, calls[i + 2], calls[i + 3]).then(
+        (v) => this.result(live, id, true, v),
+        (err: unknown) => this.result(live, id, false, err instanceof Error ? err.message : String(err)),
+      );
+    }
   }
 
   private result(live: Live, id: number, ok: boolean, value: unknown): void {

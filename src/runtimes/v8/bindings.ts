@@ -51,18 +51,17 @@ function out(v: unknown): unknown {
 }
 
 /**
- * Runs one host call from the isolate and answers a value that can be copied into it. `text` asks for an HTTP body
- * as a string (decoded here: faster than in the isolate). Refused unless `open` (an invocation ran when it was made).
+ * Runs one host call from the isolate. Refused unless `open` (an invocation ran when it was made). The result goes
+ * through `copyable` before it is copied into the isolate.
  */
-export function hostResult(b: WorkloadBindings, open: boolean, op: string, args: unknown, text: unknown): Promise<unknown> {
+export function hostCall(b: WorkloadBindings, open: boolean, op: string, args: unknown): Promise<unknown> {
   if (!open) return Promise.reject(hostError("host", "denied", "host services answer only while an invocation runs; this call came after its invocation settled"));
-  const r = callHost(b.services, op, Array.isArray(args) ? args : []);
-  return op === "http" && text === true ? r.then(httpText) : r.then(owned);
+  return callHost(b.services, op, Array.isArray(args) ? args : []);
 }
 
-/** An HTTP response with its body as text. */
-function httpText(r: unknown): unknown {
-  if (r === null || typeof r !== "object" || !("body" in r)) return owned(r);
+/** A host call's result as the isolate gets it; `text` asks for an HTTP body as a string (decoded here: faster than in the isolate). */
+export function copyable(op: string, text: unknown, r: unknown): unknown {
+  if (op !== "http" || text !== true || r === null || typeof r !== "object" || !("body" in r)) return owned(r);
   const res = r as { status: number; headers: Record<string, string>; body: Uint8Array };
   return { status: res.status, headers: res.headers, response: new TextDecoder().decode(res.body) };
 }
@@ -126,7 +125,7 @@ export async function bootContext(
     { ignored: true },
   );
   const random = new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0))))));
-  const host = new ivm.Reference(async (op: string, args: unknown, text: unknown) => out(await hostResult(b, gate.open(), op, args, text)));
+  const host = new ivm.Reference(async (op: string, args: unknown, text: unknown) => out(copyable(op, text, await hostCall(b, gate.open(), op, args))));
   held.push(host);
   const maxChars = Math.max(1, limits.lineBytes);
   const report = new ivm.Callback((outbox: unknown) => gate.report(outbox), { ignored: true });

@@ -18,7 +18,7 @@ import {
   type LogLimits,
   type WorkloadBindings,
 } from "../engine.js";
-import { hostResult } from "./bindings.js";
+import { copyable, hostCall } from "./bindings.js";
 import { buildLive, type Live } from "./isolate.js";
 import { toScriptSource } from "./source.js";
 
@@ -37,7 +37,7 @@ const TRIP = { arguments: { copy: true }, result: { copy: true, promise: true } 
 const NONE: readonly never[] = [];
 
 /** What the isolate answers for one invocation (see INVOKER). */
-type Answer = { b: Uint8Array | string; h: Record<string, string> } | { e: { name: string; message: string; stack: string } };
+type Answer = { b: Uint8Array | string; h?: Record<string, string> } | { e: { name: string; message: string; stack: string } };
 
 /** One invocation: waiting in line, then admitted (running) until it settles. */
 interface Queued {
@@ -241,8 +241,10 @@ class V8Function implements LoadedFunction {
     if (live.killed) return;
     for (let i = 0; i + 3 < calls.length; i += 4) {
       const id = calls[i] as number;
-      hostResult(this.bindings, open, calls[i + 1] as string, calls[i + 2], calls[i + 3]).then(
-        (v) => this.result(live, id, true, v),
+      const op = calls[i + 1] as string;
+      const text = calls[i + 3];
+      hostCall(this.bindings, open, op, calls[i + 2]).then(
+        (r) => this.result(live, id, true, copyable(op, text, r)),
         (err: unknown) => this.result(live, id, false, err instanceof Error ? err.message : String(err)),
       );
     }
@@ -269,7 +271,7 @@ class V8Function implements LoadedFunction {
     else if ("e" in a) q.reject(this.userError(a.e));
     else {
       const body = typeof a.b === "string" ? Buffer.from(a.b) : a.b;
-      q.resolve(hasKeys(a.h) ? { body, headers: a.h } : { body });
+      q.resolve(a.h !== undefined && hasKeys(a.h) ? { body, headers: a.h } : { body });
     }
   }
 

@@ -131,7 +131,7 @@ export const PRELUDE = String.raw`
  * returns `[single, run, ping, watch]`:
  * - `run(starts, results)` is one trip: it settles the host calls in `results` (see the prelude's `deliver`), starts
  *   the invocations in `starts` (`[[subject, payload, meta, id], …]`), lets what that set going run for a few
- *   microtask turns, and returns the outbox `[answers, calls]`. An answer is `{b, h}` (body and reply headers) or
+ *   microtask turns, and returns the outbox `[answers, calls]`. An answer is `{b, h?}` (body, and reply headers if any) or
  *   `{e}` (what was thrown); an invocation that still waits (on an async host call, a timer…) answers in a later trip
  *   or report, so one member waiting on I/O never holds back the replies of the others.
  * - `single(subject, payload, meta, id)` is the trip of one invocation and no results: its answer itself when it
@@ -161,21 +161,22 @@ export const INVOKER = String.raw`
     if (x instanceof Err) return { name: toStr(x.name), message: toStr(x.message), stack: toStr(x.stack || "") };
     return { name: "Error", message: typeof x === "string" ? x : (() => { try { return stringify(x); } catch { return toStr(x); } })(), stack: "" };
   };
+  // Reply headers only when the function set some, so most answers are one small object.
   const answer = (r, h) => {
-    try { return { b: body(r), h }; } catch (x) { return { e: thrown(x) }; }
+    try { return h === undefined ? { b: body(r) } : { b: body(r), h }; } catch (x) { return { e: thrown(x) }; }
   };
   const turns = async () => { for (let t = 0; t < SETTLE_TURNS; t++) await undefined; };
   let kept;
   return (user, name, namespace) => {
     // Starts one invocation: its answer, or 0 while it waits (its answer then goes to the outbox).
     const start = (subject, payload, meta, id) => {
-      const replyHeaders = {};
+      let replyHeaders;
       const ctx = freeze({
         subject, name, namespace,
         reply: meta.reply,
         headers: meta.headers || {},
         header: (k) => { const v = (meta.headers || {})[k]; return v === undefined ? undefined : v[0]; },
-        setHeader: (k, v) => { replyHeaders[toStr(k)] = toStr(v); },
+        setHeader: (k, v) => { if (replyHeaders === undefined) replyHeaders = {}; replyHeaders[toStr(k)] = toStr(v); },
       });
       let r;
       rt.enter();

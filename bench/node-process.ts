@@ -3,9 +3,8 @@
  * Forked by `lib/env.ts` with the settings as JSON in argv; says `{ ready: { id } }` over IPC, stops on SIGTERM
  * or when the parent goes away.
  */
-import { tmpdir } from "node:os";
 import { NexNode } from "../src/node/node.js";
-import { REPO_ROOT, type NodeProcessArgs } from "./lib/env.js";
+import type { NodeProcessArgs } from "./lib/env.js";
 
 const args = JSON.parse(process.argv[2] ?? "{}") as NodeProcessArgs;
 let node: NexNode | undefined;
@@ -33,10 +32,9 @@ try {
       types: args.types,
       warmRunners: args.warmRunners ?? true,
       heartbeatIntervalMs: 60_000,
-      // The benchmark's own server on loopback has no accounts: one account for everything, as before tenancy.
+      // The benchmark's own loopback server has no accounts: every client there is the benchmark.
       insecure: true,
-      // It deploys from the repository and from its own temporary directory.
-      allowFileDirs: [tmpdir(), REPO_ROOT],
+      allowFileDirs: args.allowFileDirs,
     },
     (line) => process.stderr.write(`${line}\n`),
   );

@@ -70,6 +70,19 @@ test("contract - decode.deploy fills defaults and names the bad field", () => {
   assert.throws(() => decode.deploy({ name: "x", type: "lua", location: "file:///x" }), (e: NexError) => e.code === "NEX_E_UNKNOWN_TYPE");
 });
 
+test("contract - maxConcurrency defaults per function type, is bounded, and is refused for services", () => {
+  const fn = { name: "f", location: "nats://B/k", triggers: ["f"] };
+  assert.equal(decode.deploy({ ...fn, type: "v8" }).maxConcurrency, 64);
+  assert.equal(decode.deploy({ ...fn, type: "wasm" }).maxConcurrency, 8);
+  assert.equal(decode.deploy({ ...fn, type: "v8", maxConcurrency: 1 }).maxConcurrency, 1);
+  assert.equal(decode.deploy({ ...fn, type: "v8", maxConcurrency: 4_096 }).maxConcurrency, 4_096);
+  for (const bad of [0, -1, 1.5, 4_097, "8"]) {
+    assert.throws(() => decode.deploy({ ...fn, type: "v8", maxConcurrency: bad }), /NEX_E_INVALID_FIELD|maxConcurrency/, String(bad));
+  }
+  assert.throws(() => decode.deploy({ name: "svc", type: "native", location: "file:///bin/true", maxConcurrency: 2 }), /maxConcurrency: only functions/);
+  assert.equal(decode.deploy({ name: "svc", type: "native", location: "file:///bin/true" }).maxConcurrency, 1);
+});
+
 test("contract - the type is detected from the file extension", () => {
   assert.equal(typeFromFileName("echo.js"), "v8");
   assert.equal(typeFromFileName("fn.mjs"), "v8");
@@ -201,4 +214,6 @@ test("cli - devrun refuses an unknown type, a missing trigger or a bad subject b
   assert.match(reserved.stderr, /NEX_E_FORBIDDEN_SUBJECT/);
   const timeout = await collect(spawnCli(["devrun", fn, "--trigger-subject", "x", "--timeout-ms", "fast"], env), 20_000);
   assert.match(timeout.stderr, /NEX_E_INVALID_FIELD: --timeout-ms/);
+  const concurrency = await collect(spawnCli(["devrun", fn, "--trigger-subject", "x", "--max-concurrency", "0"], env), 20_000);
+  assert.match(concurrency.stderr, /NEX_E_INVALID_FIELD: --max-concurrency: must be an integer of at least 1/);
 });

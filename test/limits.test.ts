@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { NexError } from "../src/contract/index.js";
-import { REPO_ROOT, TestEnv } from "../src/testkit/index.js";
+import { REPO_ROOT, TestEnv, check } from "../src/testkit/index.js";
 import { LogCollector } from "./helpers/native.js";
 import { alive, newRunner, rssSampler, runnerPids } from "./helpers/runners.js";
 
@@ -161,5 +161,55 @@ void describe("function limits", () => {
     t.diagnostic(`kept ${kept.length} lines, dropped ${dropped}, wasm runner peak RSS ${Math.round(peak / MiB)} MiB`);
     assert.ok(alive(pid) && runnerPids().includes(pid), "the runner was not restarted");
     assert.ok(peak < 400 * MiB, `runner peak RSS ${Math.round(peak / MiB)} MiB`);
+  });
+});
+
+void describe("function concurrency limits", () => {
+  let env: TestEnv;
+
+  before(async () => {
+    env = await TestEnv.start();
+    await env.node({ tunables: { maxInFlight: 3 } });
+  });
+  after(async () => env.stop());
+
+  void test("v8 limits - past maxConcurrency invocations wait in line, and past maxInFlight they are refused with NEX_E_LIMIT", async () => {
+    const nc = await env.nc();
+    let hold = true;
+    let most = 0;
+    const held: (() => void)[] = [];
+    const sub = nc.subscribe("held.limit", {
+      callback: (_err, msg) => {
+        if (!hold) return void msg.respond(msg.data);
+        held.push(() => msg.respond(msg.data));
+        most = Math.max(most, held.length);
+      },
+    });
+    await nc.flush();
+    const client = await env.client();
+    await env.deployJs(client, "one-at-a-time", `async (s, p) => new TextDecoder().decode(await messaging.async.request("held.limit", p, { timeoutMs: 10000 }))`, ["one.at.a.time"], {
+      maxConcurrency: 1,
+      timeoutMs: 15_000,
+    });
+    const calls = Array.from({ length: 5 }, (_, i) =>
+      client.invoke("one.at.a.time", `m${i}`, { timeoutMs: 20_000 }).then(
+        (m) => m.string(),
+        (e: unknown) => (e instanceof NexError ? e.code : String(e)),
+      ),
+    );
+    // One runs and holds the responder, two wait in line, and the node refuses what is past maxInFlight (3).
+    await check(() => held.length === 1);
+    const refused = await check(async () => {
+      const settled = await Promise.all(calls.map((c) => Promise.race([c, new Promise((r) => setTimeout(() => r("pending"), 20))])));
+      return settled.filter((r) => r === "NEX_E_LIMIT").length === 2 ? settled : undefined;
+    });
+    assert.equal(refused.filter((r) => r === "pending").length, 3);
+    hold = false;
+    for (const r of held.splice(0)) r();
+    const outcomes = await Promise.all(calls);
+    sub.unsubscribe();
+    assert.equal(outcomes.filter((r) => r === "NEX_E_LIMIT").length, 2);
+    assert.equal(outcomes.filter((r) => /^m\d$/.test(r)).length, 3);
+    assert.equal(most, 1, "one invocation at a time reached the responder");
   });
 });

@@ -24,6 +24,7 @@ const spec: WorkloadSpec = {
   tags: {},
   noNetwork: false,
   maxProcesses: 64,
+  maxConcurrency: 1,
   createdAt: new Date(0).toISOString(),
   replicas: 1,
   spread: false,

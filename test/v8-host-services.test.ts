@@ -234,6 +234,36 @@ void describe("v8 host services", () => {
     assert.equal((await client.invoke("looper", "")).string(), "alive", "the function answers again (its isolate was rebuilt)");
   });
 
+  void test("v8 host services - async host calls overlap through the runner and NATS, at most maxConcurrency at once", async () => {
+    // A real responder that holds requests until four wait at once (or half a second has passed), counting the most.
+    const nc = await env.nc();
+    let held: (() => void)[] = [];
+    let most = 0;
+    const sub = nc.subscribe("held.svc", {
+      callback: (_err, msg) => {
+        held.push(() => msg.respond(msg.data));
+        most = Math.max(most, held.length);
+        const go = (): void => {
+          const now = held;
+          held = [];
+          for (const r of now) r();
+        };
+        if (held.length >= 4) go();
+        else setTimeout(go, 500);
+      },
+    });
+    await nc.flush();
+    await hs.kvSet("async_kv", "k", new TextEncoder().encode("kv"));
+    await env.deployJs(client, "overlapper", `async (s, p) => {
+      const [r, v] = await Promise.all([messaging.async.request("held.svc", p, { timeoutMs: 5000 }), kv("async_kv").async.get("k")]);
+      return new TextDecoder().decode(r) + "/" + new TextDecoder().decode(v);
+    }`, ["overlapper"], { maxConcurrency: 4 });
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => client.invoke("overlapper", `m${i}`, { timeoutMs: 15_000 })));
+    sub.unsubscribe();
+    assert.deepEqual(replies.map((m) => m.string()), Array.from({ length: 12 }, (_, i) => `m${i}/kv`));
+    assert.equal(most, 4, "four invocations waited on the responder at once, never more");
+  });
+
   void test("v8 host services - the third ctx argument and reply headers set through ctx.setHeader", async () => {
     await env.deployJs(client, "ctxfn", `(subject, payload, ctx) => {
       ctx.setHeader("X-Handled-By", ctx.name);

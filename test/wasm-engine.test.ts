@@ -37,6 +37,7 @@ function spec(name: string, extra: Partial<WorkloadSpec> = {}): WorkloadSpec {
     tags: {},
     noNetwork: false,
     maxProcesses: 0,
+    maxConcurrency: 8,
     createdAt: new Date(0).toISOString(),
     replicas: 1,
     spread: false,
@@ -119,6 +120,36 @@ void describe("wasm engine (no node)", () => {
     const fn = await eng.load(spec("counter"), fixture("counter"), bindings(logs));
     for (let i = 0; i < 6; i++) {
       assert.equal(Buffer.from((await fn.invoke({ subject: "c", payload: new Uint8Array(0) })).body).toString(), "1 1", `call ${i + 1}`);
+    }
+  });
+
+  void test("wasm engine - maxConcurrency bounds how many workers one function holds at once", async () => {
+    // Requests wait until two are held at once, or 150 ms have passed; `most` is the most held at once.
+    let held: (() => void)[] = [];
+    let most = 0;
+    const services = new MemoryHostServices({
+      responders: {
+        "held.svc": (d) =>
+          new Promise<Uint8Array>((resolve) => {
+            held.push(() => resolve(d));
+            most = Math.max(most, held.length);
+            const go = (): void => {
+              const now = held;
+              held = [];
+              for (const r of now) r();
+            };
+            if (held.length >= 2) go();
+            else setTimeout(go, 150).unref();
+          }),
+      },
+    });
+    for (const limit of [1, 2]) {
+      most = 0;
+      const fn = await eng.load(spec(`held-${limit}`, { maxConcurrency: limit }), fixture("hostcalls"), bindings(logs, services));
+      const outs = await Promise.all(Array.from({ length: 4 }, (_, i) => fn.invoke({ subject: "s", payload: enc.encode(`request\nheld.svc\nm${i}`) })));
+      assert.deepEqual(outs.map((o) => Buffer.from(o.body).toString()), Array.from({ length: 4 }, (_, i) => `2\nm${i}`), "status 2: a two-byte result");
+      assert.equal(most, limit, `maxConcurrency ${limit} on a pool of 2`);
+      fn.dispose();
     }
   });
 

@@ -71,6 +71,8 @@ export interface NodeProcessArgs {
   dataDir: string;
   types?: ("v8" | "wasm" | "native")[];
   warmRunners?: boolean;
+  /** Directories the node reads file:// artifacts from: the repository (examples) and the run's own directory. */
+  allowFileDirs?: string[];
 }
 
 /** The benchmark's server, clients and children. */
@@ -86,8 +88,8 @@ export class BenchEnv {
   /** Starts a nats-server with JetStream in a fresh temporary directory. */
   static async start(): Promise<BenchEnv> {
     const dir = mkdtempSync(join(tmpdir(), "nex-bench-"));
-    // Nodes read file:// artifacts as an unprivileged user: the artifacts written here must be readable by it.
-    chmodSync(dir, 0o755);
+    // A root node reads file:// artifacts as nobody: the artifacts written here must be reachable by path.
+    chmodSync(dir, 0o711);
     try {
       const server = await startNatsServer({ storeDir: join(dir, "js"), host: "127.0.0.1", port: -1 });
       return new BenchEnv(dir, server);
@@ -116,7 +118,7 @@ export class BenchEnv {
 
   /** Starts a nex node in its own process, so its RSS is its own. */
   async node(name: string, opts: Partial<NodeProcessArgs> = {}, env?: NodeJS.ProcessEnv): Promise<Child<{ id: string }>> {
-    const args: NodeProcessArgs = { connection: this.connection, dataDir: join(this.dir, name), ...opts };
+    const args: NodeProcessArgs = { connection: this.connection, dataDir: join(this.dir, name), allowFileDirs: [REPO_ROOT, this.dir], ...opts };
     const c = await forkTs<{ id: string }>("bench/node-process.ts", args, env);
     this.children.push(c);
     return c;

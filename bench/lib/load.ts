@@ -9,6 +9,8 @@ export interface Target {
   /** Returns an error text for a wrong reply, undefined for a good one. */
   check: (msg: Msg) => string | undefined;
   timeoutMs?: number;
+  /** Instead of a request: one operation of a plain client (a KV get), answering an error text or undefined. */
+  op?: () => Promise<string | undefined>;
 }
 
 /** Latency of `n` sequential requests, in µs. */
@@ -32,6 +34,7 @@ export interface ThroughputResult {
 
 async function once(nc: NatsConnection, t: Target): Promise<string | undefined> {
   try {
+    if (t.op) return await t.op();
     return t.check(await nc.request(t.subject, t.payload, { timeout: t.timeoutMs ?? 5_000 }));
   } catch (err) {
     return (err as Error).message || String(err);

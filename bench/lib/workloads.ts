@@ -25,6 +25,12 @@ export const KV_VALUE = "bench-value";
 /** The JS KV function: one KV get, the value is the reply. */
 export const JS_KV_SOURCE = `(s, p) => this.kv("bench").get("k")\n`;
 
+/** The same with the asynchronous twin: the isolate runs other invocations while the get is out. */
+export const JS_KV_ASYNC_SOURCE = `(s, p) => kv("bench").async.get("k")\n`;
+
+/** Invocations the async KV function may run at once, as many as the requesters. */
+export const JS_KV_ASYNC_CONCURRENCY = 50;
+
 /** A row of the invocation sections: a target to load, or the reason there is none. */
 export type Row = { name: string; key: string; target: Target; stop: () => Promise<void> } | { name: string; key: string; na: string };
 
@@ -103,6 +109,23 @@ async function deployRow(
   return { name, key, target, stop };
 }
 
+/** The KV limit: the bench's own nats.js client doing the same get as the KV functions, with no function in between. */
+async function kvClientRow(nc: NatsConnection): Promise<Row> {
+  const name = "plain client kv.get (the KV limit)";
+  try {
+    const kv = await new Kvm(nc).open("bench");
+    const op = async (): Promise<string | undefined> => {
+      const e = await kv.get("k");
+      return e?.string() === KV_VALUE ? undefined : `unexpected value ${JSON.stringify(e?.string() ?? null)}`;
+    };
+    const target: Target = { subject: "", payload: new Uint8Array(), check: () => undefined, op };
+    const err = await op();
+    return err === undefined ? { name, key: "kvClient", target, stop: async () => undefined } : { name, key: "kvClient", na: err };
+  } catch (err) {
+    return { name, key: "kvClient", na: (err as Error).message };
+  }
+}
+
 /** Deploys every workload of sections 1 and 2 (the raw responder first), in the order of the table. */
 export async function deployAll(env: BenchEnv, nc: NatsConnection, client: NexClient, nodeId: string, go: string | { na: string }): Promise<Row[]> {
   const rows: Row[] = [];
@@ -123,9 +146,15 @@ export async function deployAll(env: BenchEnv, nc: NatsConnection, client: NexCl
       : { name: "WASM echo (echo.wasm)", key: "wasm", na: "examples/wasm/echo/echo.wasm is not built" },
   );
 
+  rows.push(await kvClientRow(nc));
   const jsKv = join(env.dir, "kvget.js");
   writeFileSync(jsKv, JS_KV_SOURCE);
   rows.push(await deployRow(nc, client, nodeId, "JS one KV get", "jsKv", { name: "bench-js-kv", type: "v8", triggers: ["bench.js.kv"], ...fileArtifact(jsKv) }, { subject: "bench.js.kv", payload: enc.encode(PAYLOAD), check: expectText(KV_VALUE) }));
+  const jsKvAsync = join(env.dir, "kvget-async.js");
+  writeFileSync(jsKvAsync, JS_KV_ASYNC_SOURCE);
+  rows.push(
+    await deployRow(nc, client, nodeId, `JS one KV get, async, concurrency ${JS_KV_ASYNC_CONCURRENCY}`, "jsKvAsync", { name: "bench-js-kv-async", type: "v8", triggers: ["bench.js.kv.async"], maxConcurrency: JS_KV_ASYNC_CONCURRENCY, ...fileArtifact(jsKvAsync) }, { subject: "bench.js.kv.async", payload: enc.encode(PAYLOAD), check: expectText(KV_VALUE) }),
+  );
 
   rows.push(
     existsSync(ARTIFACTS.wasmKv)

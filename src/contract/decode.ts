@@ -48,6 +48,8 @@ export const DEPLOY_DEFAULTS = {
   /** A CPU limit is enforced in slices of 1 ms per 100 ms: 0.01 is the smallest share. */
   minCpus: 0.01,
   maxCpus: 1_024,
+  /** Largest `maxConcurrency` a deploy may ask for. */
+  maxMaxConcurrency: 4_096,
 } as const;
 
 /** Size bounds on request fields (a body as a whole is also bounded by the server's max_payload). */
@@ -235,8 +237,8 @@ export function decodeType(v: unknown): WorkloadType {
 }
 
 const DEPLOY_FIELDS = [
-  "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "memoryLimitMiB",
-  "lifecycle", "restart", "tags", "noNetwork", "maxProcesses", "replicas", "spread", "cpus",
+  "name", "namespace", "type", "location", "sha256", "description", "argv", "env", "triggers", "timeoutMs", "maxConcurrency",
+  "memoryLimitMiB", "lifecycle", "restart", "tags", "noNetwork", "maxProcesses", "replicas", "spread", "cpus",
   "durable", "maxDeliver", "backoff", "schedule", "noOverlap",
 ] as const satisfies readonly (keyof DeployRequest)[];
 
@@ -289,6 +291,8 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Reque
   if (isFunction !== (lifecycle === "function")) {
     throw invalid("lifecycle", isFunction ? "functions have lifecycle function" : "services are a service or a job");
   }
+  const maxConcurrency = optInt(body, "maxConcurrency", 1, DEPLOY_DEFAULTS.maxMaxConcurrency);
+  if (!isFunction && maxConcurrency !== undefined) throw invalid("maxConcurrency", "only functions have a concurrency limit");
   const restart: RestartPolicy = oneOf(body, "restart", ["never", "on-failure", "always"] as const) ?? (lifecycle === "job" ? "never" : "on-failure");
   const limits = requestedLimits(body);
   if (isFunction && limits.cpus !== undefined) throw invalid("cpus", "only native workloads have a CPU limit");
@@ -310,6 +314,7 @@ function deploy(body: Record<string, unknown>, subjectNamespace?: string): Reque
     env,
     triggers,
     timeoutMs: limits.timeoutMs ?? DEPLOY_DEFAULTS.timeoutMs,
+    maxConcurrency: maxConcurrency ?? WORKLOAD_TYPES[type].defaultMaxConcurrency,
     memoryLimitMiB: limits.memoryLimitMiB ?? WORKLOAD_TYPES[type].defaultMemoryMiB,
     lifecycle,
     restart,

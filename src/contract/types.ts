@@ -9,6 +9,8 @@ export interface WorkloadTypeInfo {
   readonly extensions: readonly string[];
   /** Memory limit when a deploy gives none. */
   readonly defaultMemoryMiB: number;
+  /** Invocations of one function instance that run at once when a deploy gives none (services: always 1, unused). */
+  readonly defaultMaxConcurrency: number;
   /** One line for help texts. */
   readonly description: string;
 }
@@ -18,9 +20,10 @@ export interface WorkloadTypeInfo {
  * compiler asks for it) and a folder under `src/runtimes/`.
  */
 export const WORKLOAD_TYPES = {
-  v8: { kind: "function", extensions: [".js", ".mjs", ".cjs", ".ts", ".mts"], defaultMemoryMiB: 64, description: "JavaScript/TypeScript in a V8 isolate" },
-  wasm: { kind: "function", extensions: [".wasm"], defaultMemoryMiB: 64, description: "a WebAssembly (WASI) module" },
-  native: { kind: "service", extensions: [], defaultMemoryMiB: 256, description: "an executable, sandboxed or not" },
+  v8: { kind: "function", extensions: [".js", ".mjs", ".cjs", ".ts", ".mts"], defaultMemoryMiB: 64, defaultMaxConcurrency: 64, description: "JavaScript/TypeScript in a V8 isolate" },
+  // One invocation per worker thread; 8 is the largest default pool, so by default a function may use every worker.
+  wasm: { kind: "function", extensions: [".wasm"], defaultMemoryMiB: 64, defaultMaxConcurrency: 8, description: "a WebAssembly (WASI) module" },
+  native: { kind: "service", extensions: [], defaultMemoryMiB: 256, defaultMaxConcurrency: 1, description: "an executable, sandboxed or not" },
 } as const satisfies Record<string, WorkloadTypeInfo>;
 
 /** One of the workload types. */
@@ -71,6 +74,11 @@ export interface DeployRequest {
   triggers?: string[];
   /** Per-invocation timeout for functions. */
   timeoutMs?: number;
+  /**
+   * Functions: most invocations of one instance that run at once (v8: inside its isolate; wasm: on worker threads).
+   * More wait in line, within the node's `maxInFlight`.
+   */
+  maxConcurrency?: number;
   /** Memory limit (functions: per isolate or module; services: per process tree). */
   memoryLimitMiB?: number;
   lifecycle?: Lifecycle;

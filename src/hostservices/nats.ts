@@ -11,7 +11,7 @@
  */
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { NexError, RESERVED_PREFIXES } from "../contract/index.js";
 import { isNoResponders, isPermissionViolation, isStreamNotFound, isTimeout } from "../nats/errors.js";
@@ -79,6 +79,11 @@ function toHeaders(h: Record<string, string>): MsgHdrs {
   return out;
 }
 
+/** A KV entry's value; null for a missing, deleted or purged key. */
+function entryValue(e: KvEntry | null): Uint8Array | null {
+  return e && e.operation === "PUT" ? e.value : null;
+}
+
 function info(bucket: string, i: { name: string; size: number; digest: string; mtime: string; chunks: number }): ObjectInfoLite {
   return { bucket, name: i.name, size: i.size, digest: i.digest, mtime: i.mtime, chunks: i.chunks };
 }
@@ -87,6 +92,8 @@ function info(bucket: string, i: { name: string; size: number; digest: string; m
 export class NatsHostServices implements HostServices {
   private readonly js: JetStreamClient;
   private readonly kvs = new Map<string, Promise<KV>>();
+  /** The buckets of `kvs` that are open, for the hot path (a get on an open bucket waits for nothing but its reply). */
+  private readonly openKvs = new Map<string, KV>();
   private readonly objs = new Map<string, Promise<ObjectStore>>();
   private readonly callMs: number;
   private readonly httpMs: number;
@@ -117,10 +124,16 @@ export class NatsHostServices implements HostServices {
     this.bucketName("kv", bucket);
     let p = this.kvs.get(bucket);
     if (!p) {
-      p = this.openKv(bucket).catch((err: unknown) => {
-        this.kvs.delete(bucket);
-        throw fail("kv", `bucket "${bucket}" is not available`, err);
-      });
+      p = this.openKv(bucket).then(
+        (kv) => {
+          this.openKvs.set(bucket, kv);
+          return kv;
+        },
+        (err: unknown) => {
+          this.kvs.delete(bucket);
+          throw fail("kv", `bucket "${bucket}" is not available`, err);
+        },
+      );
       this.kvs.set(bucket, p);
     }
     return p;
@@ -169,10 +182,15 @@ export class NatsHostServices implements HostServices {
   }
 
   kvGet(bucket: string, key: string): Promise<Uint8Array | null> {
-    return this.run("kv", `get ${bucket}/${key} failed`, async () => {
-      const e = await (await this.kv(bucket)).get(key);
-      return e && e.operation === "PUT" ? e.value : null;
-    });
+    const open = this.openKvs.get(bucket);
+    // An open bucket's get is one request, bounded by the client's own request timeout (callMs): no second timer.
+    if (open) {
+      return open.get(key).then(entryValue, (err: unknown) => {
+        const what = `get ${bucket}/${key} failed`;
+        throw isTimeout(err) ? hostError("kv", "timeout", `${what}: timed out after ${this.callMs} ms`) : fail("kv", what, err);
+      });
+    }
+    return this.run("kv", `get ${bucket}/${key} failed`, async () => entryValue(await (await this.kv(bucket)).get(key)));
   }
 
   kvSet(bucket: string, key: string, value: Uint8Array): Promise<number> {

@@ -92,10 +92,15 @@ export function isHostOp(op: unknown): op is HostOp {
   return typeof op === "string" && Object.prototype.hasOwnProperty.call(HOST_OPS, op);
 }
 
-/** Runs one operation for a workload; rejects with NEX_E_HOST_SERVICE (reason `invalid` for bad arguments). */
-export async function callHost<O extends HostOp>(hs: HostServices, op: O, args: readonly unknown[]): Promise<HostResults[O]>;
-export async function callHost(hs: HostServices, op: string, args: readonly unknown[]): Promise<unknown>;
-export async function callHost(hs: HostServices, op: string, args: readonly unknown[]): Promise<unknown> {
-  if (!isHostOp(op)) throw hostError("host", "invalid", `unknown host call "${op}"`);
-  return (HOST_OPS[op] as Impl<HostOp>)(hs, Array.isArray(args) ? args : []);
+/** Runs one operation for a workload; rejects with NEX_E_HOST_SERVICE (reason `invalid` for bad arguments), never throws. */
+export function callHost<O extends HostOp>(hs: HostServices, op: O, args: readonly unknown[]): Promise<HostResults[O]>;
+export function callHost(hs: HostServices, op: string, args: readonly unknown[]): Promise<unknown>;
+export function callHost(hs: HostServices, op: string, args: readonly unknown[]): Promise<unknown> {
+  if (!isHostOp(op)) return Promise.reject(hostError("host", "invalid", `unknown host call "${op}"`));
+  try {
+    return (HOST_OPS[op] as Impl<HostOp>)(hs, Array.isArray(args) ? args : []);
+  } catch (err) {
+    // Argument checks throw before the operation starts.
+    return Promise.reject(err);
+  }
 }

@@ -11,7 +11,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
-import { STATE_BUCKET, subjects, type WorkloadSpec } from "../contract/index.js";
+import { DEPLOY_DEFAULTS, STATE_BUCKET, WORKLOAD_TYPES, isWorkloadType, subjects, type WorkloadSpec } from "../contract/index.js";
 import { clusterReplicas, retryStoreCreation, upgradeReplicas } from "../nats/streams.js";
 import { verifyBy, type FastKeyPair } from "../nats/nkeys.js";
 
@@ -111,7 +111,8 @@ export class DesiredStore {
       return { key, reason: "the signed payload is not JSON" };
     }
     if (p.v !== 1 || p.key !== key) return { key, reason: "the signed payload belongs to another key" };
-    const t = p.template;
+    if (p.template === null || typeof p.template !== "object") return { key, reason: "the signed payload has no spec" };
+    const t = upgraded(p.template);
     if (subjects.desiredKey(t.namespace, t.name) !== key) return { key, reason: "the spec names another workload" };
     return { key, template: t, done: p.done, signer: s.signer, revision: entry.revision };
   }
@@ -143,4 +144,14 @@ export class DesiredStore {
 /** True when `x` is a refusal. */
 export function isRefusal(x: Desired | Refusal | undefined): x is Refusal {
   return x !== undefined && "reason" in x;
+}
+
+/** A stored spec with the fields added since it was recorded filled in with their defaults. */
+function upgraded(t: WorkloadTemplate): WorkloadTemplate {
+  const fill: Partial<WorkloadTemplate> = {};
+  if (typeof t.maxConcurrency !== "number" && isWorkloadType(t.type)) fill.maxConcurrency = WORKLOAD_TYPES[t.type].defaultMaxConcurrency;
+  if (typeof t.maxDeliver !== "number") fill.maxDeliver = DEPLOY_DEFAULTS.maxDeliver;
+  if (!Array.isArray(t.backoff)) fill.backoff = [...DEPLOY_DEFAULTS.backoff];
+  if (typeof t.noOverlap !== "boolean") fill.noOverlap = false;
+  return Object.keys(fill).length === 0 ? t : { ...t, ...fill };
 }

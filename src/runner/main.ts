@@ -89,10 +89,13 @@ async function startTracing(r: RunnerInit): Promise<void> {
 
 /** `fn` with each invocation bracketed for the log caps. */
 function withLogs(fn: LoadedFunction, logs: LogLimiter): LoadedFunction {
+  const end = (): void => logs.end();
   return {
     invoke: (inv) => {
       logs.begin();
-      return fn.invoke(inv).finally(() => logs.end());
+      const p = fn.invoke(inv);
+      p.then(end, end);
+      return p;
     },
     dispose: () => {
       fn.dispose();

@@ -50,7 +50,7 @@ export class TriggeredFunction {
     const t0 = performance.now();
     this.recorder.arrived();
     if (this.inFlight >= this.tunables.maxInFlight) {
-      this.fail(msg, t0, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${this.tunables.maxInFlight} invocations waiting`));
+      this.fail(msg, t0, new NexError("NEX_E_LIMIT", `function ${this.spec.name} has ${this.tunables.maxInFlight} invocations running or waiting`));
       return;
     }
     this.inFlight++;
@@ -64,12 +64,16 @@ export class TriggeredFunction {
         traceparent: span?.traceparent,
       })
       .then(
-        (res) => this.reply(msg, t0, res, span),
-        (err: unknown) => this.fail(msg, t0, NexError.from(err, "NEX_E_FUNCTION_ERROR"), span),
-      )
-      .finally(() => {
-        this.inFlight--;
-      });
+        // No .finally(): one promise less per invocation on the hot path.
+        (res) => {
+          this.inFlight--;
+          this.reply(msg, t0, res, span);
+        },
+        (err: unknown) => {
+          this.inFlight--;
+          this.fail(msg, t0, NexError.from(err, "NEX_E_FUNCTION_ERROR"), span);
+        },
+      );
   }
 
   private startSpan(msg: Msg): InvocationSpan {

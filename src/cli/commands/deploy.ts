@@ -18,6 +18,7 @@ interface DeployFlags {
   argv?: string;
   env: string[];
   timeoutMs?: string;
+  maxConcurrency?: string;
   memoryMib?: string;
   lifecycle?: string;
   restart?: string;
@@ -42,6 +43,7 @@ function deployOptions(cmd: Command): Command {
     .option("--argv <args>", "arguments for the workload, space-separated")
     .option("-e, --env <KEY=VAL>", "environment variable, repeatable (KEY=VAL arguments work too)", collect, [])
     .option("--timeout-ms <ms>", "per-invocation timeout for functions (default 5000)")
+    .option("--max-concurrency <n>", "functions: invocations of one instance that run at once, more wait (v8 default 64, wasm 8)")
     .option("--memory-mib <mib>", "memory limit in MiB (functions default 64, services 256)")
     .option("--lifecycle <kind>", "native workloads: service or job")
     .option("--restart <policy>", "native services: never, on-failure or always")
@@ -64,6 +66,7 @@ function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" 
     description: f.description,
   };
   req.timeoutMs = intFlag(f.timeoutMs, "--timeout-ms");
+  req.maxConcurrency = intFlag(f.maxConcurrency, "--max-concurrency");
   req.memoryLimitMiB = intFlag(f.memoryMib, "--memory-mib");
   if (f.lifecycle) req.lifecycle = f.lifecycle as DeployRequest["lifecycle"];
   if (f.restart) req.restart = f.restart as DeployRequest["restart"];

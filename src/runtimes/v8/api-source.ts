@@ -1,30 +1,68 @@
 /**
  * The host-service API as functions see it: `kv`, `objectStore`, `messaging`, `http` and `fetch`.
- * A function `(rt, host) => void`: `host` is a Reference to one async host dispatcher, called with
- * `applySyncPromise`, which blocks the isolate (not the host's event loop) until the host settles; each call is
- * synchronous for the function. `rt` is the prelude's invocation state: a call made after the invocation settled
- * (from a leftover timer or promise chain) is refused here, and again by the host. Runs after WEB_SOURCE and
- * URL_SOURCE.
+ * A function `(rt, host) => void`: `host` is a Reference to the host's dispatcher. Every host object has two faces
+ * over the same operations:
+ * - synchronous (`kv("b").get(k)`): `host.applySyncPromise`, which blocks the isolate (not the host's event loop)
+ *   until the host settles, so code reads top to bottom and other invocations of the function wait meanwhile;
+ * - asynchronous (`kv("b").async.get(k)`, and `fetch`): `rt.request`, which posts the call to the prelude's outbox
+ *   and returns a promise at once; the isolate runs other invocations while the host works, and the promise settles
+ *   in a later trip into the isolate (see the prelude).
+ * `rt` is the prelude's invocation state: a call made after the invocation settled (from a leftover timer or promise
+ * chain) is refused here, and again by the host. Runs after WEB_SOURCE and URL_SOURCE.
  */
 export const API_SOURCE = String.raw`
 (rt, host) => {
   const enc = new TextEncoder(), dec = new TextDecoder();
+  const apply = Reflect.apply, then = Promise.prototype.then, P = Promise, promiseReject = Promise.reject, freeze = Object.freeze;
+  const rejected = (e) => apply(promiseReject, P, [e]);
 
   class HostServiceError extends Error {
     constructor(message) { super(message); this.name = "HostServiceError"; this.code = "NEX_E_HOST_SERVICE"; }
   }
+  const refused = "host services answer only while an invocation runs; this call came after its invocation settled";
+  // A fresh error, so no host stack frame reaches the function (async calls are rejected with the message alone).
+  const fresh = (err) => new HostServiceError(String(err && err.message !== undefined ? err.message : err));
   // isolated-vm reads options through the prototype chain: no prototype, so nothing a user put on Object.prototype counts.
-  const options = Object.freeze({ __proto__: null, arguments: Object.freeze({ __proto__: null, copy: true }) });
+  const syncOptions = freeze({ __proto__: null, arguments: freeze({ __proto__: null, copy: true }) });
   const call = (op, args, text) => {
-    if (!rt.active()) throw new HostServiceError("host services answer only while an invocation runs; this call came after its invocation settled");
+    if (!rt.active()) throw new HostServiceError(refused);
     let r;
     try {
-      r = host.applySyncPromise(undefined, [op, args, text === true, rt.span()], options);
+      r = host.applySyncPromise(undefined, [op, args, text === true, rt.span()], syncOptions);
     } catch (err) {
-      // A fresh error, so no host stack frame reaches the function.
-      throw new HostServiceError(String(err && err.message !== undefined ? err.message : err));
+      throw fresh(err);
     }
     return r === undefined ? null : r;
+  };
+  const orNull = (r) => (r === undefined ? null : r);
+  const rethrow = (err) => { throw fresh(err); };
+  const topLevel = "the top-level code cannot wait on async host calls (no trip into the isolate would bring the result): use the synchronous call there";
+  const callAsync = (op, args, text) => {
+    if (!rt.active()) return rejected(new HostServiceError(refused));
+    if (rt.loading()) return rejected(new HostServiceError(topLevel));
+    return apply(then, rt.request(op, args, text), [orNull, rethrow]);
+  };
+  const nothing = () => undefined;
+  // One operation's two faces: make(args) checks the arguments (a TypeError) and builds what the host gets; an
+  // operation that answers nothing (delete, publish) returns undefined.
+  const op = (name, make, text, answers = true) => [
+    (...a) => { const r = call(name, make(a), text); return answers ? r : undefined; },
+    (...a) => {
+      let args;
+      try { args = make(a); } catch (e) { return rejected(e); }
+      const p = callAsync(name, args, text);
+      return answers ? p : apply(then, p, [nothing]);
+    },
+  ];
+  // An object of synchronous methods, and under .async the same methods returning promises.
+  const face = (ops) => {
+    const sync = {}, promised = {};
+    for (const k of Object.keys(ops)) {
+      sync[k] = ops[k][0];
+      promised[k] = ops[k][1];
+    }
+    sync.async = freeze(promised);
+    return freeze(sync);
   };
   const bytes = (v, what) => {
     if (typeof v === "string") return v;
@@ -40,33 +78,51 @@ export const API_SOURCE = String.raw`
   };
   const define = (name, value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
 
-  define("kv", (bucket) => {
-    str(bucket, "kv(bucket): bucket");
-    return Object.freeze({
-      get: (key) => call("kv.get", [bucket, str(key, "kv.get: key")]),
-      set: (key, value) => call("kv.set", [bucket, str(key, "kv.set: key"), bytes(value, "kv.set")]),
-      put: (key, value) => call("kv.set", [bucket, str(key, "kv.put: key"), bytes(value, "kv.put")]),
-      delete: (key) => { call("kv.delete", [bucket, str(key, "kv.delete: key")]); },
-      keys: (filter) => call("kv.keys", [bucket, filter === undefined ? undefined : String(filter)]),
-    });
-  });
-
-  define("objectStore", (bucket) => {
-    str(bucket, "objectStore(bucket): bucket");
-    return Object.freeze({
-      get: (name) => call("obj.get", [bucket, str(name, "objectStore.get: name")]),
-      put: (name, data) => call("obj.put", [bucket, str(name, "objectStore.put: name"), bytes(data, "objectStore.put")]),
-      delete: (name) => call("obj.delete", [bucket, str(name, "objectStore.delete: name")]),
-      list: () => call("obj.list", [bucket]),
-    });
-  });
-
   const num = (v) => (v === undefined || v === null ? undefined : Number(v));
-  define("messaging", Object.freeze({
-    publish: (subject, data) => { call("msg.publish", [str(subject, "messaging.publish: subject"), bytes(data, "messaging.publish")]); },
-    request: (subject, data, opts = {}) => call("msg.request", [str(subject, "messaging.request: subject"), bytes(data, "messaging.request"), num(opts.timeoutMs)]),
-    requestMany: (subject, data, opts = {}) =>
-      call("msg.requestMany", [str(subject, "messaging.requestMany: subject"), bytes(data, "messaging.requestMany"), num(opts.maxWaitMs), num(opts.maxMessages)]),
+
+  // Handles are frozen and hold no invocation state, so one per bucket is kept (a few, for hot paths like kv("b").get).
+  const cached = (make) => {
+    const cache = new Map();
+    return (bucket) => {
+      let h = cache.get(bucket);
+      if (h === undefined) {
+        h = make(bucket);
+        if (cache.size >= 64) cache.clear();
+        cache.set(bucket, h);
+      }
+      return h;
+    };
+  };
+
+  define("kv", cached((bucket) => {
+    str(bucket, "kv(bucket): bucket");
+    const key = (k, what) => str(k, "kv." + what + ": key");
+    return face({
+      get: op("kv.get", (a) => [bucket, key(a[0], "get")]),
+      set: op("kv.set", (a) => [bucket, key(a[0], "set"), bytes(a[1], "kv.set")]),
+      put: op("kv.set", (a) => [bucket, key(a[0], "put"), bytes(a[1], "kv.put")]),
+      delete: op("kv.delete", (a) => [bucket, key(a[0], "delete")], false, false),
+      keys: op("kv.keys", (a) => [bucket, a[0] === undefined ? undefined : String(a[0])]),
+    });
+  }));
+
+  define("objectStore", cached((bucket) => {
+    str(bucket, "objectStore(bucket): bucket");
+    const name = (n, what) => str(n, "objectStore." + what + ": name");
+    return face({
+      get: op("obj.get", (a) => [bucket, name(a[0], "get")]),
+      put: op("obj.put", (a) => [bucket, name(a[0], "put"), bytes(a[1], "objectStore.put")]),
+      delete: op("obj.delete", (a) => [bucket, name(a[0], "delete")]),
+      list: op("obj.list", () => [bucket]),
+    });
+  }));
+
+  const opts = (o) => (o === undefined || o === null ? {} : o);
+  define("messaging", face({
+    publish: op("msg.publish", (a) => [str(a[0], "messaging.publish: subject"), bytes(a[1], "messaging.publish")], false, false),
+    request: op("msg.request", (a) => [str(a[0], "messaging.request: subject"), bytes(a[1], "messaging.request"), num(opts(a[2]).timeoutMs)]),
+    requestMany: op("msg.requestMany", (a) =>
+      [str(a[0], "messaging.requestMany: subject"), bytes(a[1], "messaging.requestMany"), num(opts(a[2]).maxWaitMs), num(opts(a[2]).maxMessages)]),
   }));
 
   const plainHeaders = (h) => {
@@ -78,15 +134,18 @@ export const API_SOURCE = String.raw`
     return out;
   };
   const isOpts = (v) => v !== null && typeof v === "object" && !ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer);
-  const httpCall = (method, url, body, opts) => {
-    if (opts === undefined && isOpts(body)) { opts = body; body = undefined; }
-    opts = opts || {};
-    // The host decodes the body: faster than decoding it here.
-    return call("http", [method, String(url), plainHeaders(opts.headers), body === undefined ? undefined : bytes(body, "http." + method), num(opts.timeoutMs)], true);
+  // The host decodes the body: faster than decoding it here.
+  const httpArgs = (method) => (a) => {
+    const url = a[0];
+    let body = a[1], o = a[2];
+    if (o === undefined && isOpts(body)) { o = body; body = undefined; }
+    o = o || {};
+    return [method, String(url), plainHeaders(o.headers), body === undefined ? undefined : bytes(body, "http." + method), num(o.timeoutMs)];
   };
-  const http = {};
-  for (const m of ["get", "post", "put", "patch", "delete", "head"]) http[m] = (url, body, opts) => httpCall(m, url, body, opts);
-  define("http", Object.freeze(http));
+  const httpOps = { __proto__: null };
+  for (const m of ["get", "post", "put", "patch", "delete", "head"]) httpOps[m] = op("http", httpArgs(m), true);
+  const http = face(httpOps);
+  define("http", http);
 
   class Headers {
     #map = new Map();
@@ -142,20 +201,21 @@ export const API_SOURCE = String.raw`
   };
   define("Headers", Headers);
   define("Response", Response);
+  const fetchFailed = (err) => { throw err instanceof TypeError ? err : new TypeError("fetch failed: " + err.message); };
   define("fetch", (input, init = {}) => {
+    let url, method, headers, body;
     try {
-      const url = new URL(typeof input === "string" || input instanceof URL ? String(input) : input.url).href;
-      const method = String(init.method || "GET").toLowerCase();
-      if (!http[method]) throw new TypeError("fetch: unsupported method " + init.method);
-      const headers = new Headers(init.headers);
-      const body = bodyOf(init.body, headers);
+      url = new URL(typeof input === "string" || input instanceof URL ? String(input) : input.url).href;
+      method = String(init.method || "GET").toLowerCase();
+      if (!httpOps[method]) throw new TypeError("fetch: unsupported method " + init.method);
+      headers = new Headers(init.headers);
+      body = bodyOf(init.body, headers);
       if (body !== undefined && (method === "get" || method === "head")) throw new TypeError("fetch: a " + method.toUpperCase() + " request cannot have a body");
-      const r = call("http", [method, url, plainHeaders(headers), body, num(init.timeoutMs)]);
-      return Promise.resolve(new Response(r.body, { status: r.status, headers: r.headers, url }));
     } catch (err) {
-      const e = err instanceof TypeError ? err : new TypeError("fetch failed: " + err.message);
-      return Promise.reject(e);
+      return rejected(err instanceof TypeError ? err : new TypeError("fetch failed: " + err.message));
     }
+    const res = (r) => new Response(r.body, { status: r.status, headers: r.headers, url });
+    return apply(then, callAsync("http", [method, url, plainHeaders(headers), body, num(init.timeoutMs)]), [res, fetchFailed]);
   });
 }
 `;

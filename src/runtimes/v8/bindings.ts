@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type IVM from "isolated-vm";
 import ivm from "./ivm.js";
 import type { WorkloadSpec } from "../../contract/index.js";
-import { callHost, hostError } from "../../hostservices/index.js";
+import { callHost, hostError, type HostServices } from "../../hostservices/index.js";
 import { servicesFor, type LogLimits, type WorkloadBindings } from "../engine.js";
 import { API_SOURCE } from "./api-source.js";
 import { compileRuntimeScript } from "./compile.js";
@@ -18,14 +18,19 @@ import { INVOKER, PRELUDE } from "./prelude.js";
 import { URL_SOURCE } from "./url-source.js";
 import { WEB_SOURCE } from "./web-source.js";
 
-/** Tells the host side whether the isolate may use the host now: while it loads, or while an invocation runs. */
+/**
+ * What the host side of an isolate asks its engine: whether the isolate may use the host now (while it loads, or
+ * while an invocation runs), and where the isolate's outbox goes when it was filled outside a trip (see PRELUDE).
+ */
 export interface Gate {
   open(): boolean;
+  /** `[answers, calls]`, copied out of the isolate. */
+  report(outbox: unknown): void;
 }
 
 /** A booted context, waiting for the user's function. */
 export interface BootedContext {
-  /** Turns the user's function into the `[single, many]` invokers and ends the top-level run. */
+  /** Turns the user's function into the `[single, run, ping, watch]` invokers (see INVOKER) and ends the top-level run. */
   bind: IVM.Reference<(user: unknown, name: string, namespace: string) => unknown[]>;
   /** Cancels every pending host timer (called when no invocation runs any more). */
   idle(): void;
@@ -33,26 +38,32 @@ export interface BootedContext {
   release(): void;
 }
 
-/** Copies a host value into the isolate; bytes are sliced so a view never drags its whole backing buffer along. */
-function out(v: unknown): unknown {
+/** A host value as it may be copied into the isolate: bytes are sliced so a view never drags its whole backing buffer along. */
+function owned(v: unknown): unknown {
   if (v === null || v === undefined || typeof v !== "object") return v ?? null;
-  const value = v instanceof Uint8Array ? v.slice() : Array.isArray(v) ? v.map((x: unknown) => (x instanceof Uint8Array ? x.slice() : x)) : v;
-  return new ivm.ExternalCopy(value).copyInto({ release: true });
+  return v instanceof Uint8Array ? v.slice() : Array.isArray(v) ? v.map((x: unknown) => (x instanceof Uint8Array ? x.slice() : x)) : v;
+}
+
+/** Copies a host value into the isolate (the synchronous calls' answer). */
+function out(v: unknown): unknown {
+  const value = owned(v);
+  return value === null || typeof value !== "object" ? value : new ivm.ExternalCopy(value).copyInto({ release: true });
 }
 
 /**
- * Runs one host call from the isolate. `text` asks for an HTTP body as a string (decoded here: faster than in the
- * isolate). `span` is the traceparent of the invocation the isolate attributes the call to, when it can tell.
+ * Runs one host call from the isolate. Refused unless `open` (an invocation ran when it was made). The result goes
+ * through `copyable` before it is copied into the isolate.
  */
-async function dispatch(b: WorkloadBindings, gate: Gate, op: string, args: unknown, text: unknown, span: unknown): Promise<unknown> {
-  if (!gate.open()) throw hostError("host", "denied", "host services answer only while an invocation runs; this call came after its invocation settled");
-  const services = servicesFor(b, typeof span === "string" ? span : undefined);
-  const r = await callHost(services, op, Array.isArray(args) ? args : []);
-  if (op === "http" && text === true && r !== null && typeof r === "object" && "body" in r) {
-    const res = r as { status: number; headers: Record<string, string>; body: Uint8Array };
-    return out({ status: res.status, headers: res.headers, response: new TextDecoder().decode(res.body) });
-  }
-  return out(r);
+export function hostCall(services: HostServices, open: boolean, op: string, args: unknown): Promise<unknown> {
+  if (!open) return Promise.reject(hostError("host", "denied", "host services answer only while an invocation runs; this call came after its invocation settled"));
+  return callHost(services, op, Array.isArray(args) ? args : []);
+}
+
+/** A host call's result as the isolate gets it; `text` asks for an HTTP body as a string (decoded here: faster than in the isolate). */
+export function copyable(op: string, text: unknown, r: unknown): unknown {
+  if (op !== "http" || text !== true || r === null || typeof r !== "object" || !("body" in r)) return owned(r);
+  const res = r as { status: number; headers: Record<string, string>; body: Uint8Array };
+  return { status: res.status, headers: res.headers, response: new TextDecoder().decode(res.body) };
 }
 
 /** Compiles one runtime script (code-cached) and returns the function it evaluates to. */
@@ -114,10 +125,14 @@ export async function bootContext(
     { ignored: true },
   );
   const random = new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0))))));
-  const host = new ivm.Reference((op: string, args: unknown, text: unknown, span: unknown) => dispatch(b, gate, op, args, text, span));
+  // `span`: the traceparent of the invocation the isolate attributes the call to, when it can tell.
+  const host = new ivm.Reference(async (op: string, args: unknown, text: unknown, span: unknown) =>
+    out(copyable(op, text, await hostCall(servicesFor(b, typeof span === "string" ? span : undefined), gate.open(), op, args))),
+  );
   held.push(host);
   const maxChars = Math.max(1, limits.lineBytes);
-  const rt = await call(PRELUDE, "nex:prelude", [logCallback(b), limits.linesPerInvocation, maxChars, limits.bytesPerSecond]);
+  const report = new ivm.Callback((outbox: unknown) => gate.report(outbox), { ignored: true });
+  const rt = await call(PRELUDE, "nex:prelude", [logCallback(b), report, limits.linesPerInvocation, maxChars, limits.bytesPerSecond]);
   fire = (await call(WEB_SOURCE, "nex:web", [rt.derefInto(), random, timerSet, timerClear])) as IVM.Reference<(id: number) => void>;
   await (await compileRuntimeScript(isolate, URL_SOURCE, "nex:url")).run(context);
   await call(API_SOURCE, "nex:api", [rt.derefInto(), host]);

@@ -1,12 +1,13 @@
 /**
  * The v8 engine, inside a runner process: one isolated-vm Isolate per function, compiled once at deploy,
- * invoked many times. A timeout or a memory kill really stops the code: the isolate is thrown away and
- * rebuilt from the compiled source, and the caller gets a coded error.
+ * invoked many times, up to `maxConcurrency` invocations at once: while one waits on an async host call, others
+ * run. Everything crosses between the host and the isolate in trips: new invocations and the results of async host
+ * calls go in together, answers and new host calls come back together, so under load one trip each way serves many
+ * invocations. A timeout or a memory kill really stops the code: the isolate is thrown away and rebuilt from the
+ * compiled source, and the caller gets a coded error.
  */
 import v8 from "node:v8";
-import type IVM from "isolated-vm";
-import ivm from "./ivm.js";
-import { NexError, type WorkloadSpec } from "../../contract/index.js";
+import { NexError, WORKLOAD_TYPES, type WorkloadSpec } from "../../contract/index.js";
 import {
   DEFAULT_LOG_LIMITS,
   type EngineContext,
@@ -16,110 +17,94 @@ import {
   type LoadedFunction,
   type LogLimits,
   type WorkloadBindings,
+  servicesFor,
 } from "../engine.js";
-import { bootContext, type BootedContext } from "./bindings.js";
-import { describeLoadError, toScriptSource } from "./source.js";
+import { copyable, hostCall } from "./bindings.js";
+import { buildLive, type Live } from "./isolate.js";
+import { toScriptSource } from "./source.js";
 
-/** Extra time the host allows past `timeoutMs` at load time, before it tears the isolate down (the isolate's own timer fires first). */
-const HOST_TIMEOUT_GRACE_MS = 250;
+/**
+ * Most trips into one isolate in flight at once: one it runs and one waiting behind it, so the isolate does not sit
+ * idle while the host unloads a trip and prepares the next. What arrives meanwhile waits and goes in together.
+ */
+const MAX_TRIPS = 2;
 
-/** Most calls into one isolate in flight at once; more invocations wait and are batched. */
-const MAX_APPLIES = 4;
+/** How long an isolate whose invocation timed out has to answer a ping before it is judged stuck and stopped. */
+const STUCK_AFTER_MS = 250;
 
-/** One invocation waiting for, or in, a batch. */
+/** How every trip into an isolate is made: arguments copied in, the outcome (or its promise) copied out. */
+const TRIP = { arguments: { copy: true }, result: { copy: true, promise: true } } as const;
+
+const NONE: readonly never[] = [];
+
+/** What the isolate answers for one invocation (see INVOKER). */
+type Answer = { b: Uint8Array | string; h?: Record<string, string> } | { e: { name: string; message: string; stack: string } };
+
+/** One invocation: waiting in line, then admitted (running) until it settles. */
 interface Queued {
-  args: [string, Uint8Array, unknown];
+  readonly id: number;
+  readonly args: [string, Uint8Array, unknown, number];
   resolve(r: InvocationResult): void;
   reject(e: NexError): void;
-}
-
-/** What the isolate answers for each member of a batch. */
-type BatchResult = { b: Uint8Array | string; h: Record<string, string> } | { e: { name: string; message: string; stack: string } };
-
-interface Live {
-  isolate: IVM.Isolate;
-  context: IVM.Context;
-  /** Runs one invocation (a lone request takes this shorter path). */
-  single: IVM.Reference<(subject: string, payload: Uint8Array, meta: unknown) => Promise<unknown>>;
-  /** Runs a batch of invocations. */
-  many: IVM.Reference<(list: unknown[]) => Promise<unknown>>;
-  booted: BootedContext;
-  /** Host services and timers work only while the script loads or a call into the isolate is in flight. */
-  state: { loading: boolean; calls: number };
-  /** Set when a timeout threw this isolate away, so invocations it took down with it are not reported as memory kills. */
-  timedOut?: boolean;
+  /** `performance.now()` past which it has timed out; set when it is admitted. */
+  deadline: number;
+  /** The isolate it runs in, once it has been sent into one. */
+  live: Live | undefined;
 }
 
 class V8Function implements LoadedFunction {
   private live: Live | undefined;
   private building: Promise<Live> | undefined;
   private disposed = false;
+  /** Waiting for a free slot, in arrival order. */
   private queue: Queued[] = [];
-  private applies = 0;
+  /** Admitted and not settled, by id; insertion order is deadline order (every invocation has the same timeout). */
+  private readonly running = new Map<number, Queued>();
+  /** Isolates that take no new invocations and go once their last one settles. */
+  private readonly retired = new Set<Live>();
+  /** Trips waiting for an isolate being built. */
+  private waiting = 0;
+  private nextId = 0;
+  /** The one deadline timer: armed for the oldest running invocation. */
+  private timer: NodeJS.Timeout | undefined;
+  /** Set while a pump is due at the end of this turn of the event loop (host-call results come in bursts). */
+  private due: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly spec: WorkloadSpec,
     private readonly source: string,
     private readonly bindings: WorkloadBindings,
     private readonly batchSize: number,
+    private readonly maxConcurrency: number,
     private readonly logLimits: LogLimits,
   ) {}
 
   /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
-  async build(): Promise<Live> {
-    const isolate = new ivm.Isolate({ memoryLimit: this.spec.memoryLimitMiB });
-    let booted: BootedContext | undefined;
-    const state = { loading: true, calls: 0 };
-    try {
-      const context = await isolate.createContext();
-      await context.global.set("globalThis", context.global.derefInto());
-      booted = await bootContext(isolate, context, this.spec, this.bindings, this.logLimits, { open: () => state.loading || state.calls > 0 });
-      const filename = `${this.spec.name}.js`;
-      // Messages of load errors are left out: V8 quotes the source in them, and an artifact may be any file.
-      const script = await isolate.compileScript(this.source, { filename }).catch((err: Error) => {
-        throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${describeLoadError(err, filename)}`);
-      });
-      // Top-level code may loop on host calls, which the isolate's own watchdog does not interrupt.
-      const guard = setTimeout(() => isolate.isDisposed || isolate.dispose(), this.spec.timeoutMs + HOST_TIMEOUT_GRACE_MS);
-      const user = (await script
-        .run(context, { reference: true, timeout: this.spec.timeoutMs })
-        .catch((err: Error) => {
-          const why = isolate.isDisposed ? `it ran past the ${this.spec.timeoutMs} ms timeout` : describeLoadError(err, filename);
-          throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${why}`);
-        })
-        .finally(() => clearTimeout(guard))) as IVM.Reference<unknown>;
-      if (user.typeof !== "function") {
-        throw new NexError(
-          "NEX_E_BAD_ARTIFACT",
-          `the script's completion value is ${user.typeof}, not a function: end it with an expression like (subject, payload) => ...`,
-        );
-      }
-      const pair = (await booted.bind.apply(undefined, [user.derefInto(), this.spec.name, this.spec.namespace], {
-        result: { reference: true },
-      })) as IVM.Reference<unknown[]>;
-      user.release();
-      state.loading = false;
-      booted.idle();
-      const single = (await pair.get(0, { reference: true })) as Live["single"];
-      const many = (await pair.get(1, { reference: true })) as Live["many"];
-      pair.release();
-      return { isolate, context, single, many, booted, state };
-    } catch (err) {
-      booted?.release();
-      if (!isolate.isDisposed) isolate.dispose();
-      throw err;
-    }
+  build(): Promise<Live> {
+    return buildLive(this.spec, this.source, this.bindings, this.logLimits, {
+      report: (live, outbox) => {
+        this.unload(live, outbox);
+        this.pump();
+      },
+      died: (live) => this.died(live),
+    });
   }
 
   private async ensure(): Promise<Live> {
     if (this.live && !this.live.isolate.isDisposed) return this.live;
-    if (this.disposed) throw new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
+    if (this.disposed) throw this.stopped();
     this.live = undefined;
     this.building ??= this.build().finally(() => {
       this.building = undefined;
     });
-    this.live = await this.building;
-    return this.live;
+    const live = await this.building;
+    if (this.disposed) {
+      // Stopped while it was being built.
+      this.kill(live, this.stopped());
+      throw this.stopped();
+    }
+    this.live = live;
+    return live;
   }
 
   /** Initial build at deploy. */
@@ -128,76 +113,245 @@ class V8Function implements LoadedFunction {
   }
 
   /**
-   * Queues one invocation. Up to MAX_APPLIES calls into the isolate are in flight at once; invocations that arrive
-   * meanwhile wait and go in together as one batch. A lone request is a batch of one and waits for nothing, while
-   * under load one trip to the isolate's thread serves many messages (the trip costs more than echo.js itself).
+   * Queues one invocation. At most `maxConcurrency` run at once; the rest wait in line. Up to MAX_TRIPS trips into
+   * the isolate are in flight, and what arrives meanwhile (new invocations, results of async host calls) goes in
+   * together with the next one: under load one trip serves many messages (a trip costs more than echo.js itself),
+   * and a lone request is a trip of its own.
    */
   invoke(inv: Invocation): Promise<InvocationResult> {
-    if (this.disposed) return Promise.reject(new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`));
+    if (this.disposed) return Promise.reject(this.stopped());
     const meta: { reply?: string; headers?: Record<string, string[]>; span?: string } = {};
     if (inv.reply) meta.reply = inv.reply;
     if (inv.headers) meta.headers = inv.headers;
     if (inv.traceparent) meta.span = inv.traceparent;
+    // A message's data is a view into the connection's read buffer; copying the view would copy all of that buffer.
+    const p = inv.payload;
+    const payload = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice();
     return new Promise<InvocationResult>((resolve, reject) => {
-      this.queue.push({ args: [inv.subject, inv.payload, meta], resolve, reject });
-      this.pump();
+      const id = ++this.nextId;
+      this.queue.push({ id, args: [inv.subject, payload, meta, id], resolve, reject, deadline: 0, live: undefined });
+      this.kick();
     });
   }
 
+  /**
+   * New work arrived: an idle isolate gets it now (a lone request waits for nothing); one that is busy gets it, with
+   * whatever else arrives in this turn of the event loop, at the end of the turn (or when its trip lands).
+   */
+  private kick(): void {
+    const live = this.live;
+    if (!live || live.trips === 0) this.pump();
+    else this.due ??= setImmediate(this.pumpDue);
+  }
+
+  /** Sends what waits: results to every isolate that has some, new invocations to the current one. */
   private pump(): void {
-    while (this.applies < MAX_APPLIES && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.batchSize);
-      this.applies++;
-      void this.runBatch(batch).finally(() => {
-        this.applies--;
-        this.pump();
-      });
+    if (this.retired.size > 0) for (const r of this.retired) this.pumpInto(r, false);
+    const live = this.live;
+    if (live && !live.isolate.isDisposed) this.pumpInto(live, true);
+    else if (this.canAdmit() && this.waiting < MAX_TRIPS) this.sendWhenBuilt(this.take());
+  }
+
+  private pumpInto(live: Live, admit: boolean): void {
+    while (live.trips < MAX_TRIPS && !live.killed) {
+      const starts = admit && this.canAdmit();
+      if (!starts && live.results.length === 0) return;
+      this.send(live, starts ? this.take() : NONE);
     }
   }
 
-  /** Runs one batch; settles every member, never throws. */
-  private async runBatch(batch: Queued[]): Promise<void> {
-    let live: Live;
-    try {
-      // The common case takes no extra await: the isolate is alive.
-      live = this.live && !this.live.isolate.isDisposed ? this.live : await this.ensure();
-    } catch (err) {
-      const e = NexError.from(err, "NEX_E_FUNCTION_ERROR");
-      for (const q of batch) q.reject(e);
+  private canAdmit(): boolean {
+    return this.queue.length > 0 && this.running.size < this.maxConcurrency;
+  }
+
+  /** Takes the next batch off the line and counts it as running, each member with its own deadline. */
+  private take(): Queued[] {
+    const room = Math.min(this.batchSize, this.maxConcurrency - this.running.size);
+    const batch = this.queue.length <= room ? this.queue.splice(0) : this.queue.splice(0, room);
+    const deadline = performance.now() + this.spec.timeoutMs;
+    for (const q of batch) {
+      q.deadline = deadline;
+      this.running.set(q.id, q);
+    }
+    this.timer ??= setTimeout(this.expire, this.spec.timeoutMs);
+    return batch;
+  }
+
+  /** One trip into the isolate: `batch` to start, and every result waiting for it. */
+  private send(live: Live, batch: readonly Queued[]): void {
+    live.trips++;
+    live.state.running += batch.length;
+    for (const q of batch) q.live = live;
+    const results = live.results;
+    if (results.length > 0) live.results = [];
+    const trip: Promise<unknown> =
+      batch.length === 1 && results.length === 0
+        ? live.single.apply(undefined, batch[0]!.args, TRIP)
+        : live.run.apply(undefined, [batch.map((q) => q.args), results], TRIP);
+    trip.then(
+      (outcome) => this.landed(live, batch, outcome),
+      (err: unknown) => this.failed(live, batch, err),
+    );
+  }
+
+  /** The isolate is being (re)built: the batch goes in once it is ready, if its members have not timed out meanwhile. */
+  private sendWhenBuilt(batch: Queued[]): void {
+    this.waiting++;
+    this.ensure().then(
+      (live) => {
+        this.waiting--;
+        const alive = batch.filter((q) => this.running.has(q.id));
+        if (alive.length > 0) this.send(live, alive);
+        this.pump();
+      },
+      (err: unknown) => {
+        this.waiting--;
+        const e = NexError.from(err, "NEX_E_FUNCTION_ERROR");
+        for (const q of batch) if (this.running.delete(q.id)) q.reject(e);
+        this.pump();
+      },
+    );
+  }
+
+  private landed(live: Live, batch: readonly Queued[], outcome: unknown): void {
+    live.trips--;
+    if (Array.isArray(outcome)) this.unload(live, outcome);
+    else this.settle(batch[0]!, outcome as Answer);
+    this.pump();
+  }
+
+  /**
+   * Takes an outbox `[answers, calls]`. The calls are let through (or not) now, while the invocations that made them
+   * still count as running, and sent one microtask later: after the answers' replies, so that the replies and the
+   * requests of one trip go out in one write to the socket.
+   */
+  private unload(live: Live, outbox: unknown): void {
+    if (!Array.isArray(outbox) || live.killed) return;
+    const [answers, calls] = outbox as [unknown[], unknown[]];
+    if (calls.length > 0) {
+      const open = live.gate.open();
+      queueMicrotask(() => this.calls(live, calls, open));
+    }
+    for (let i = 0; i + 1 < answers.length; i += 2) {
+      const q = this.running.get(answers[i] as number);
+      if (q !== undefined && q.live === live) this.settle(q, answers[i + 1] as Answer);
+    }
+  }
+
+  /**
+   * Async host calls, `[callId, op, args, text, span, …]` (`span`: the traceparent of the invocation the isolate
+   * attributes the call to, when it can tell); each result waits for the next trip into the isolate that made it.
+   */
+  private calls(live: Live, calls: unknown[], open: boolean): void {
+    if (live.killed) return;
+    for (let i = 0; i + 4 < calls.length; i += 5) {
+      const id = calls[i] as number;
+      const op = calls[i + 1] as string;
+      const text = calls[i + 3];
+      const span = calls[i + 4];
+      hostCall(servicesFor(this.bindings, typeof span === "string" ? span : undefined), open, op, calls[i + 2]).then(
+        (r) => this.result(live, id, true, copyable(op, text, r)),
+        (err: unknown) => this.result(live, id, false, err instanceof Error ? err.message : String(err)),
+      );
+    }
+  }
+
+  private result(live: Live, id: number, ok: boolean, value: unknown): void {
+    if (live.killed) return;
+    live.results.push(id, ok, value);
+    // Results of one burst of replies (a read from the socket) go in together, at the end of this turn.
+    this.due ??= setImmediate(this.pumpDue);
+  }
+
+  private readonly pumpDue = (): void => {
+    this.due = undefined;
+    this.pump();
+  };
+
+  /** Settles one running invocation with the isolate's answer (unless it timed out or was stopped meanwhile). */
+  private settle(q: Queued, a: Answer | undefined): void {
+    if (!this.running.delete(q.id)) return;
+    const live = q.live!;
+    if (--live.state.running === 0) this.quiet(live);
+    if (!a) q.reject(new NexError("NEX_E_INTERNAL", "the isolate returned no result"));
+    else if ("e" in a) q.reject(this.userError(a.e));
+    else {
+      const body = typeof a.b === "string" ? Buffer.from(a.b) : a.b;
+      q.resolve(a.h !== undefined && hasKeys(a.h) ? { body, headers: a.h } : { body });
+    }
+  }
+
+  /** No invocation runs in `live` any more: what they left behind (timers) must not reach the host. */
+  private quiet(live: Live): void {
+    if (live.retired) this.kill(live, this.stopped());
+    else if (!live.isolate.isDisposed) live.booted.idle();
+  }
+
+  /** A trip failed as a whole: the isolate died, or was stopped. */
+  private failed(live: Live, batch: readonly Queued[], err: unknown): void {
+    live.trips--;
+    const e = this.classify(live, err);
+    for (const q of batch) {
+      if (!this.running.delete(q.id)) continue;
+      q.reject(e);
+      if (--live.state.running === 0) this.quiet(live);
+    }
+    this.pump();
+  }
+
+  /** The one deadline timer: times out every running invocation past its deadline, then waits for the next one. */
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    for (const q of this.running.values()) {
+      if (q.deadline > now) {
+        this.timer = setTimeout(this.expire, q.deadline - now);
+        return;
+      }
+      this.timedOut(q);
+    }
+  };
+
+  /**
+   * An invocation ran past its timeout: its caller is answered now. Alone in its isolate, it is stopped with the
+   * isolate, as before. With others running there, the isolate is retired: new invocations go to a fresh one, the
+   * others go on (each within its own deadline), and the old isolate goes when the last of them settles. Unless it is
+   * stuck (a loop that never yields, a synchronous host call that still waits): when it does not answer a ping within
+   * STUCK_AFTER_MS, or another deadline passes before it does, it goes at once, and the others with it.
+   */
+  private timedOut(q: Queued): void {
+    const live = q.live;
+    if (live?.suspect) {
+      this.kill(live, live.suspect);
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    // No isolated-vm `timeout` here: arming its watchdog on every call costs more than echo.js itself. The host timer
-    // is the one deadline; it throws the isolate away, which stops synchronous loops and never-settling promises alike.
-    const opts = { arguments: { copy: true }, result: { copy: true, promise: true } } as const;
-    live.state.calls++;
-    const call: Promise<unknown> =
-      batch.length === 1
-        ? live.single.apply(undefined, batch[0]!.args, opts).then((r) => [r])
-        : live.many.apply(undefined, [batch.map((q) => q.args)], opts);
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new NexError("NEX_E_FUNCTION_TIMEOUT", timeoutMessage(this.spec))), this.spec.timeoutMs);
-    });
-    try {
-      const results = (await Promise.race([call, expired])) as BatchResult[];
-      for (const [i, q] of batch.entries()) {
-        const r = results[i];
-        if (!r) q.reject(new NexError("NEX_E_INTERNAL", "the isolate returned no result"));
-        else if ("e" in r) q.reject(this.userError(r.e));
-        else {
-          const body = typeof r.b === "string" ? Buffer.from(r.b) : r.b;
-          q.resolve(Object.keys(r.h).length > 0 ? { body, headers: r.h } : { body });
-        }
-      }
-    } catch (err) {
-      const e = this.classify(live, err);
-      for (const q of batch) q.reject(e);
-    } finally {
-      clearTimeout(timer);
-      call.catch(() => undefined);
-      // What the settled invocations left behind (timers) must not reach the host any more.
-      if (--live.state.calls === 0 && !live.isolate.isDisposed) live.booted.idle();
-    }
+    this.running.delete(q.id);
+    q.reject(new NexError("NEX_E_FUNCTION_TIMEOUT", `function ${this.spec.name} ran past its ${this.spec.timeoutMs} ms timeout and was stopped`));
+    if (!live) return;
+    if (--live.state.running === 0) this.kill(live, this.stopped());
+    else this.retire(live);
+  }
+
+  private retire(live: Live): void {
+    if (live.retired) return;
+    live.retired = true;
+    if (this.live === live) this.live = undefined;
+    this.retired.add(live);
+    const why = new NexError("NEX_E_FUNCTION_TIMEOUT", `function ${this.spec.name} was stopped: another invocation ran past its ${this.spec.timeoutMs} ms timeout`);
+    live.suspect = why;
+    const stuck = setTimeout(() => this.kill(live, why), STUCK_AFTER_MS);
+    const answered = (): void => {
+      clearTimeout(stuck);
+      live.suspect = undefined;
+    };
+    live.ping.apply(undefined, []).then(answered, answered);
+    // Whatever waits goes to a fresh isolate (not from here: this runs while the deadline timer walks `running`).
+    this.due ??= setImmediate(this.pumpDue);
+  }
+
+  /** The isolate died on its own (its watch call was rejected): a memory kill, whatever it was running. */
+  private died(live: Live): void {
+    if (!live.killed) this.kill(live, this.memoryError());
   }
 
   /** What the function threw, as a coded error; the stack goes to the workload's stderr log. */
@@ -210,43 +364,62 @@ class V8Function implements LoadedFunction {
     return new NexError("NEX_E_FUNCTION_ERROR", `${e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`, { cause });
   }
 
-  /** Maps an isolate failure to a coded error, and throws away an isolate that can't be trusted any more. */
+  /** Maps a failed trip to a coded error, and throws away an isolate that can't be trusted any more. */
   private classify(live: Live, err: unknown): NexError {
-    if (err instanceof NexError) {
-      if (err.code === "NEX_E_FUNCTION_TIMEOUT") {
-        live.timedOut = true;
-        this.kill(live);
-      }
-      return err;
-    }
+    if (live.killed) return live.killed;
+    if (this.disposed) return this.stopped();
     const msg = err instanceof Error ? err.message : String(err);
-    if (this.disposed) return new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
-    if (live.timedOut) {
-      return new NexError("NEX_E_FUNCTION_TIMEOUT", `function ${this.spec.name} was stopped: another invocation ran past its ${this.spec.timeoutMs} ms timeout`);
-    }
-    if (live.isolate.isDisposed || /memory limit/i.test(msg)) {
-      this.kill(live);
-      return new NexError("NEX_E_FUNCTION_MEMORY", `function ${this.spec.name} exceeded its ${this.spec.memoryLimitMiB} MiB memory limit and was stopped`);
+    if (live.isolate.isDisposed || /memory limit|abandoned/i.test(msg)) {
+      const e = this.memoryError();
+      this.kill(live, e);
+      return e;
     }
     return new NexError("NEX_E_FUNCTION_ERROR", msg);
   }
 
-  private kill(live: Live): void {
+  /** Disposes an isolate; the invocations still running in it get `why`. */
+  private kill(live: Live, why: NexError): void {
+    if (live.killed) return;
+    live.killed = why;
+    live.results = [];
     if (this.live === live) this.live = undefined;
+    this.retired.delete(live);
     live.booted.release();
     if (!live.isolate.isDisposed) live.isolate.dispose();
+    if (live.state.running === 0) return;
+    live.state.running = 0;
+    for (const q of this.running.values()) {
+      if (q.live !== live) continue;
+      this.running.delete(q.id);
+      q.reject(why);
+    }
+  }
+
+  private stopped(): NexError {
+    return new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
+  }
+
+  private memoryError(): NexError {
+    return new NexError("NEX_E_FUNCTION_MEMORY", `function ${this.spec.name} exceeded its ${this.spec.memoryLimitMiB} MiB memory limit and was stopped`);
   }
 
   dispose(): void {
     this.disposed = true;
-    const stopped = new NexError("NEX_E_NOT_FOUND", `function ${this.spec.name} was stopped`);
+    clearTimeout(this.timer);
+    if (this.due) clearImmediate(this.due);
+    const stopped = this.stopped();
     for (const q of this.queue.splice(0)) q.reject(stopped);
-    if (this.live) this.kill(this.live);
+    if (this.live) this.kill(this.live, stopped);
+    for (const live of [...this.retired]) this.kill(live, stopped);
+    for (const q of this.running.values()) q.reject(stopped);
+    this.running.clear();
   }
 }
 
-function timeoutMessage(spec: WorkloadSpec): string {
-  return `function ${spec.name} ran past its ${spec.timeoutMs} ms timeout and was stopped`;
+/** True when `o` has an own enumerable key (without building the array of them, on the hot path). */
+function hasKeys(o: Record<string, string>): boolean {
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
+  return false;
 }
 
 /**
@@ -267,7 +440,8 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
   return {
     async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const source = await toScriptSource(new TextDecoder().decode(code), spec.name);
-      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), logLimits);
+      const maxConcurrency = Math.max(1, spec.maxConcurrency || WORKLOAD_TYPES.v8.defaultMaxConcurrency);
+      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), maxConcurrency, logLimits);
       await fn.init();
       loaded.add(fn);
       return {

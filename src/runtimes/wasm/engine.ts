@@ -9,7 +9,7 @@
  * const { body } = await fn.invoke({ subject: "echowasm", payload: new TextEncoder().encode("hello nex!") });
  * ```
  */
-import { NexError, type WorkloadSpec } from "../../contract/index.js";
+import { NexError, WORKLOAD_TYPES, type WorkloadSpec } from "../../contract/index.js";
 import {
   DEFAULT_LOG_LIMITS,
   type EngineContext,
@@ -32,6 +32,39 @@ export interface WasmEngineOptions {
   pool?: PoolOptions;
   /** Largest reply a module may write; default: the server's max_payload. */
   maxReplyBytes?: number;
+}
+
+/** A counting semaphore: `take()` a free slot at once, or `wait()` for one that `give()` hands over. */
+class Slots {
+  private used = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(private readonly size: number) {}
+
+  take(): boolean {
+    if (this.used >= this.size) return false;
+    this.used++;
+    return true;
+  }
+
+  /** Resolves holding a slot (handed over by `give`, so no one can take it in between). */
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.used--;
+  }
+
+  /** Wakes every waiter (each then finds its function stopped and gives its slot back). */
+  wakeAll(): void {
+    for (const w of this.waiters.splice(0)) {
+      this.used++;
+      w();
+    }
+  }
 }
 
 /** Makes module keys unique per load: a redeploy under the same id must never run a worker's cached older module. */
@@ -107,31 +140,44 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
       keys.add(key);
       const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
       let disposed = false;
+      // One invocation per worker thread; maxConcurrency bounds how many workers this function holds at once.
+      const slots = new Slots(Math.max(1, spec.maxConcurrency || WORKLOAD_TYPES.wasm.defaultMaxConcurrency));
+      const stopped = (): NexError => new NexError("NEX_E_NOT_FOUND", `function ${spec.name} was stopped`);
+      const run = async (inv: Invocation): Promise<InvocationResult> => {
+        // Each run belongs to one invocation, so its host calls are that invocation's.
+        const services = servicesFor(bindings, inv.traceparent);
+        const outcome = await p.run({
+          key,
+          module: mod,
+          memory,
+          args: [spec.name, inv.subject],
+          env,
+          stdin: inv.payload,
+          maxOutputBytes: maxReplyBytes,
+          log,
+          timeoutMs: spec.timeoutMs,
+          onStderr: (line) => bindings.log("stderr", line),
+          hostCall: (req) => hostCall(services, req),
+        });
+        if (outcome.kind === "done" && outcome.result.stderrDropped > 0) bindings.logDropped?.(outcome.result.stderrDropped);
+        return outcomeToResult(spec, outcome);
+      };
       return {
         async invoke(inv: Invocation): Promise<InvocationResult> {
-          if (disposed) throw new NexError("NEX_E_NOT_FOUND", `function ${spec.name} was stopped`);
-          // Each run belongs to one invocation, so its host calls are that invocation's.
-          const services = servicesFor(bindings, inv.traceparent);
-          const outcome = await p.run({
-            key,
-            module: mod,
-            memory,
-            args: [spec.name, inv.subject],
-            env,
-            stdin: inv.payload,
-            maxOutputBytes: maxReplyBytes,
-            log,
-            timeoutMs: spec.timeoutMs,
-            onStderr: (line) => bindings.log("stderr", line),
-            hostCall: (req) => hostCall(services, req),
-          });
-          if (outcome.kind === "done" && outcome.result.stderrDropped > 0) bindings.logDropped?.(outcome.result.stderrDropped);
-          return outcomeToResult(spec, outcome);
+          if (disposed) throw stopped();
+          if (!slots.take()) await slots.wait();
+          try {
+            if (disposed) throw stopped();
+            return await run(inv);
+          } finally {
+            slots.give();
+          }
         },
         dispose() {
           disposed = true;
           keys.delete(key);
           p.drop(key);
+          slots.wakeAll();
         },
       };
     },

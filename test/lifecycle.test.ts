@@ -32,7 +32,7 @@ describe("lifecycle", () => {
   test("lifecycle - stop removes the workload and its trigger", async () => {
     await env.deployJs(client, "gone", `() => "here"`, ["gone"]);
     assert.equal((await client.invoke("gone", "")).string(), "here");
-    const stopped = await client.stop("gone");
+    const { stopped } = await client.stop("gone");
     assert.equal(stopped.length, 1);
     await assert.rejects(client.invoke("gone", "", { timeoutMs: 1_000 }), (e: Error & { code?: string }) => e.code === "NEX_E_NO_NODES");
     await assert.rejects(client.stop("gone"), (e: Error & { code?: string }) => e.code === "NEX_E_NOT_FOUND");

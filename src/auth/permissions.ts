@@ -7,7 +7,7 @@
  *   it received, and publish outside `$NEX`/`$SYS`; it can neither reach nor impersonate the control API;
  * - a **native service** may use its namespace freely, except the control API and the feeds (it cannot answer or read
  *   control requests, nor forge log lines and events);
- * - a **runner** may only publish its namespace's log lines;
+ * - a **runner** may only publish its namespace's log lines and dead letters;
  * - the **node's agent** in a namespace (artifacts, feeds, durable triggers) may do anything but serve the control API;
  * - the **dashboard** (`nex ui`) may only read: ask its namespace's nodes PING, LIST and INFO, and read the feeds.
  */
@@ -81,9 +81,15 @@ export function servicePermissions(): Permissions {
   };
 }
 
-/** A runner's own user: it publishes its namespace's log lines, nothing else. */
-export function runnerPermissions(ns: string): Permissions {
-  return { pub: { allow: [subjects.logsFilter(ns)] }, sub: { deny: [">"] } };
+/**
+ * A runner's own user: it publishes its namespace's log lines and its durable functions' dead letters (through
+ * JetStream, so it also hears the acknowledgements on its own inbox), nothing else.
+ */
+export function runnerPermissions(ns: string, inboxPrefix: string): Permissions {
+  return {
+    pub: { allow: [subjects.logsFilter(ns), subjects.dlq(ns)] },
+    sub: { allow: [`${inboxPrefix}.>`] },
+  };
 }
 
 /** The node's agent inside a namespace: everything but serving or snooping the control API. */

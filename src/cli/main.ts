@@ -14,6 +14,7 @@ import { VERSION } from "../contract/index.js";
 import { addGlobalOptions } from "./common.js";
 import { devrunCommand, runCommand } from "./commands/deploy.js";
 import { eventsCommand, logsCommand } from "./commands/feeds.js";
+import { dlqCommand } from "./commands/dlq.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { lsCommand, stopCommand } from "./commands/ls.js";
 import { nodeCommand } from "./commands/node.js";
@@ -36,6 +37,7 @@ function buildProgram(): Command {
   program.addCommand(lsCommand());
   program.addCommand(stopCommand());
   program.addCommand(inspectCommand());
+  program.addCommand(dlqCommand());
   program.addCommand(logsCommand());
   program.addCommand(eventsCommand());
   program.addCommand(reqCommand());

@@ -208,7 +208,15 @@ export class NexClient {
     const instances = replies.flatMap((r) => r.workloads ?? []).sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId));
     // The freshest view of desired state is the one with the highest generations.
     const desired = new Map<string, DesiredSummary>();
-    for (const r of replies) for (const d of r.desired ?? []) if ((desired.get(d.name)?.generation ?? 0) <= d.generation) desired.set(d.name, d);
+    for (const r of replies) {
+      for (const d of r.desired ?? []) {
+        const seen = desired.get(d.name);
+        if ((seen?.generation ?? 0) > d.generation) continue;
+        // Each node counts the skipped ticks it has seen; the highest count is the freshest.
+        const skipped = Math.max(seen?.skippedTicks ?? 0, d.skippedTicks ?? 0);
+        desired.set(d.name, skipped > 0 ? { ...d, skippedTicks: skipped } : d);
+      }
+    }
     const answered = new Set(replies.map((r) => r.nodeId));
     const expected = new Set(replies.flatMap((r) => r.liveNodes ?? []));
     const missingNodes = opts.node ? [] : [...expected].filter((n) => !answered.has(n)).sort();
@@ -219,16 +227,18 @@ export class NexClient {
    * Stops a workload by name (it is forgotten: every instance on every node stops) or one instance by id (it
    * stops; when its workload is still desired, the nodes place a replacement).
    */
-  async stop(nameOrId: string, opts: { node?: string } = {}): Promise<StopReply["stopped"]> {
+  async stop(nameOrId: string, opts: { node?: string; deleteStream?: boolean } = {}): Promise<StopReply> {
     const st = await this.status(opts.node ? { node: opts.node } : {});
     const byId = st.instances.find((w) => w.id === nameOrId);
-    if (byId) return (await this.request<StopReply>("STOP", byId.nodeId, { id: byId.id })).stopped;
+    if (byId && !opts.deleteStream) return this.request<StopReply>("STOP", byId.nodeId, { id: byId.id });
     const holder = st.instances.find((w) => w.name === nameOrId)?.nodeId;
     const desired = st.desired.some((d) => d.name === nameOrId);
-    if (!holder && !desired) throw new NexError("NEX_E_NOT_FOUND", `no workload named or with id "${nameOrId}" in namespace ${this.namespace}`);
+    // A name that is gone may still have a kept trigger stream to delete.
+    if (!holder && !desired && !opts.deleteStream) throw new NexError("NEX_E_NOT_FOUND", `no workload named or with id "${nameOrId}" in namespace ${this.namespace}`);
     const target = holder ?? (await this.ping())[0]?.nodeId;
     if (!target) throw new NexError("NEX_E_NO_NODES", `no node answers in namespace ${this.namespace}`);
-    return (await this.request<StopReply>("STOP", target, { name: nameOrId })).stopped;
+    const body = decode.stop(opts.deleteStream ? { name: nameOrId, deleteStream: true } : { name: nameOrId });
+    return this.request<StopReply>("STOP", target, body);
   }
 
   /**

@@ -16,9 +16,9 @@
  *   is dead-lettered once whoever gets there first.
  */
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { headers as natsHeaders } from "@nats-io/nats-core";
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
-import { Headers, NexError, TRIGGER_CONSUMER, durableTriggers, headerValue, subjects, type WorkloadSpec } from "../contract/index.js";
+import { NexError, TRIGGER_CONSUMER, durableTriggers, subjects, type WorkloadSpec } from "../contract/index.js";
+import { deadLetterHeaders, messageIdOf } from "../nats/dead-letters.js";
 import { JsCodes, isStreamNotFound, jsApiCode } from "../nats/errors.js";
 import { clusterReplicas, ensureStream, retryStoreCreation } from "../nats/streams.js";
 
@@ -46,32 +46,6 @@ export type DurableSpec = Pick<WorkloadSpec, "namespace" | "name" | "triggers" |
 export interface StreamLeft {
   stream: string;
   messages: number;
-}
-
-/** The dead letter of one message: its headers, built in one place for the runner and the node. */
-export function deadLetterHeaders(
-  original: Iterable<[string, string[]]>,
-  info: { subject: string; code: string; error: string; deliveries: number; messageId: string; stream: string; seq: number },
-): ReturnType<typeof natsHeaders> {
-  const h = natsHeaders();
-  for (const [k, vs] of original) {
-    // Our own headers and the dedupe id are set below; the rest travel with the message.
-    if (k === Headers.MsgId || k.startsWith("Nex-Dlq-")) continue;
-    for (const v of vs) h.append(k, v);
-  }
-  h.set(Headers.MsgId, `dlq:${info.stream}:${info.seq}`);
-  h.set(Headers.DlqSubject, info.subject);
-  h.set(Headers.DlqCode, info.code);
-  h.set(Headers.DlqError, headerValue(info.error, 1024));
-  h.set(Headers.DlqDeliveries, String(info.deliveries));
-  h.set(Headers.DlqMessageId, info.messageId);
-  h.set(Headers.DlqTime, new Date().toISOString());
-  return h;
-}
-
-/** The stable id of a trigger message: the publisher's, a replayed dead letter's, or its stream and sequence. */
-export function messageIdOf(h: { get(k: string): string } | undefined, stream: string, seq: number): string {
-  return h?.get(Headers.MessageId) || h?.get(Headers.MsgId) || `${stream}:${seq}`;
 }
 
 /** Creates, updates and removes durable trigger streams; dead-letters what the runners could not. */

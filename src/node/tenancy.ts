@@ -11,6 +11,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Permissions } from "@nats-io/jwt";
+import { nuid } from "@nats-io/nats-core";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { NexError, SYSTEM_NAMESPACE, isName, type WorkloadSpec } from "../contract/index.js";
 import { claimsOf, userJwt } from "../auth/jwts.js";
@@ -235,7 +236,8 @@ export class Tenancy implements WorkloadAccess {
 
   async runner(ns: string): Promise<ConnectionConfig> {
     if (this.mode === "shared") return this.o.connection;
-    return { ...this.base(), userJwt: await this.mint(ns, `nex-runner-${ns}`, runnerPermissions(ns)) };
+    const inboxPrefix = `_INBOX_runner-${nuid.next()}`;
+    return { ...this.base(), userJwt: await this.mint(ns, `nex-runner-${ns}`, runnerPermissions(ns, inboxPrefix)), inboxPrefix };
   }
 
   async function(spec: WorkloadSpec): Promise<ConnectionConfig | undefined> {

@@ -10,6 +10,7 @@ import { NatsHostServices, HOST_SERVICE_DEFAULTS } from "../hostservices/nats.js
 import { connectNats } from "../nats/connect.js";
 import type { InvocationTracer } from "../observe/trace-types.js";
 import type { FunctionEngine, LoadedFunction, LogLimits, WorkloadBindings } from "../runtimes/engine.js";
+import type { TickResult } from "../runtimes/runtime.js";
 import type { FromRunner, InspectReply, RunnerInit, StatsReply, StopReply, ToRunner } from "../runtimes/functions/protocol.js";
 import { loadEngine } from "../runtimes/registry.js";
 import { LogLimiter } from "./logs.js";
@@ -138,11 +139,18 @@ async function handle(m: ToRunner): Promise<unknown> {
           loaded,
           conn,
           init.tunables,
-          (ns, type, workloadId, data) => send({ t: "event", ns, type, workloadId, data }),
+          // One of the runner's event types, with its own data: the union the protocol lists.
+          (ns, type, workloadId, data) => send({ t: "event", ns, type, workloadId, data } as FromRunner),
           (stream, line) => logLine(spec, stream, line),
           tracer,
+          nc,
         );
-        fn.start();
+        try {
+          await fn.start();
+        } catch (err) {
+          await fn.stop().catch(() => undefined);
+          throw NexError.from(err, "NEX_E_DEPLOY_FAILED");
+        }
         await conn.flush();
         const previous = functions.get(spec.id);
         functions.set(spec.id, { fn, own });
@@ -164,6 +172,11 @@ async function handle(m: ToRunner): Promise<unknown> {
       const out: StatsReply = { rssBytes: process.memoryUsage.rss(), functions: {} };
       for (const [id, h] of functions) out.functions[id] = h.fn.stats();
       return out;
+    }
+    case "tick": {
+      const h = functions.get(m.id);
+      const reply: TickResult = h ? await h.fn.tick(m.scheduledAt) : { ok: false, code: "NEX_E_NOT_FOUND", message: "the function is not in this runner" };
+      return reply;
     }
     case "inspect": {
       const reply: InspectReply = functions.get(m.id)?.fn.recorder.activity.read();

@@ -4,14 +4,18 @@
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { Headers, NexError, headerValue, subjects, type EventData, type LogStream, type WorkloadSpec, type WorkloadState } from "../contract/index.js";
+import { Headers, NexError, durableTriggers, headerValue, subjects, type EventData, type LogStream, type WorkloadSpec, type WorkloadState } from "../contract/index.js";
 import { FunctionRecorder } from "../observe/recorder.js";
 import type { InvocationSpan, InvocationTracer } from "../observe/trace-types.js";
 import type { InvocationResult, LoadedFunction } from "../runtimes/engine.js";
-import type { RuntimeTunables, WorkloadStats } from "../runtimes/runtime.js";
+import type { RuntimeTunables, TickResult, WorkloadStats } from "../runtimes/runtime.js";
+import { DurableConsumer, type DurableDelivery } from "./durable.js";
 
-/** Reports failures to the node. */
-export type EventSink = (ns: string, type: "function_failed", workloadId: string, data: EventData<"function_failed">) => void;
+/** Reports failures and dead letters to the node. */
+export type EventSink = <T extends "function_failed" | "dead_lettered">(ns: string, type: T, workloadId: string, data: EventData<T>) => void;
+
+/** What an answer goes to: a core message, or (durable triggers) the request a stored message came from. */
+type Answerable = Pick<Msg, "subject" | "reply" | "respond">;
 
 /** A deployed function: its subscriptions and what is measured about it. */
 export class TriggeredFunction {
@@ -21,6 +25,8 @@ export class TriggeredFunction {
   private state: WorkloadState = "running";
   readonly recorder = new FunctionRecorder();
 
+  private durable: DurableConsumer | undefined;
+
   constructor(
     readonly spec: WorkloadSpec,
     private readonly fn: LoadedFunction,
@@ -29,13 +35,24 @@ export class TriggeredFunction {
     private readonly emit: EventSink,
     private readonly log: (stream: LogStream, line: string) => void,
     private readonly tracer?: InvocationTracer,
+    /** The runner's own connection, which writes dead letters (the function's may not publish under `$NEX`). */
+    private readonly runnerNc: NatsConnection = nc,
   ) {}
 
-  /** Subscribes every trigger subject in the workload's queue group. */
-  start(): void {
+  /**
+   * Subscribes every plain trigger subject in the workload's queue group, and consumes the durable ones from their
+   * stream (src/runner/durable.ts).
+   */
+  async start(): Promise<void> {
     const queue = subjects.triggerQueue(this.spec.namespace, this.spec.name);
+    const kept = new Set(durableTriggers(this.spec));
     for (const t of this.spec.triggers) {
+      if (kept.has(t)) continue;
       this.subs.push(this.nc.subscribe(t, { queue, callback: (err, msg) => (err ? undefined : this.onMessage(msg)) }));
+    }
+    if (kept.size > 0) {
+      this.durable = new DurableConsumer(this.spec, this.nc, this.runnerNc, (d) => this.onDurable(d), (line) => this.log("stderr", line));
+      await this.durable.start();
     }
   }
 
@@ -76,12 +93,97 @@ export class TriggeredFunction {
       );
   }
 
+  /** One delivery of a durable trigger: acked when the function answered, retried or dead-lettered when it failed. */
+  private onDurable(d: DurableDelivery): void {
+    const t0 = performance.now();
+    const m = d.msg;
+    if (this.inFlight >= this.tunables.maxInFlight) {
+      // Not counted as a delivery the function saw: the server gives it again shortly.
+      m.nak(1_000);
+      return;
+    }
+    this.recorder.arrived();
+    this.inFlight++;
+    const durable = this.durable!;
+    const h = m.headers;
+    const span = this.tracer ? this.tracer.start(this.spec, m.subject, h?.get("traceparent") || undefined, h?.get("tracestate") || undefined, false) : undefined;
+    this.fn
+      .invoke({
+        subject: m.subject,
+        payload: m.data,
+        headers: h ? plainHeaders(h) : undefined,
+        traceparent: span?.traceparent,
+        deliveryCount: d.deliveryCount,
+        messageId: d.messageId,
+      })
+      .then(
+        (res) => {
+          this.inFlight--;
+          this.reply(this.answerTo(durable, d), t0, res, span);
+          void durable.settle(d, { ok: true });
+        },
+        (err: unknown) => {
+          this.inFlight--;
+          const e = NexError.from(err, "NEX_E_FUNCTION_ERROR");
+          const last = d.deliveryCount >= this.spec.maxDeliver;
+          // A requester hears of a failure only once no retry is left: a retry may still answer it.
+          this.fail(last ? this.answerTo(durable, d) : { subject: m.subject, reply: undefined, respond: () => false }, t0, e, span);
+          void durable.settle(d, { ok: false, err: e }).then((r) => {
+            if (r !== "dead") return;
+            this.emit(this.spec.namespace, "dead_lettered", this.spec.id, {
+              name: this.spec.name,
+              subject: m.subject,
+              messageId: d.messageId,
+              deliveries: d.deliveryCount,
+              code: e.code,
+              message: e.message,
+            });
+          });
+        },
+      );
+  }
+
+  /** Where the answer to a stored message goes: the request it came from, if this instance saw it pass. */
+  private answerTo(durable: DurableConsumer, d: DurableDelivery): Answerable {
+    const reply = durable.book.take(d.replyKey);
+    return {
+      subject: d.msg.subject,
+      reply,
+      respond: (data, opts) => {
+        if (!reply) return false;
+        this.nc.publish(reply, data, opts);
+        return true;
+      },
+    };
+  }
+
+  /** Runs one tick of the function's schedule (the node claimed it); resolves with how the run ended. */
+  async tick(scheduledAt: string): Promise<TickResult> {
+    const t0 = performance.now();
+    const subject = subjects.schedule(this.spec.namespace, this.spec.name);
+    this.recorder.arrived();
+    this.inFlight++;
+    const span = this.tracer?.start(this.spec, subject, undefined, undefined, false);
+    try {
+      await this.fn.invoke({ subject, payload: new Uint8Array(0), traceparent: span?.traceparent, scheduledAt });
+      this.recorder.ok(t0, performance.now(), subject);
+      span?.end();
+      return { ok: true };
+    } catch (err) {
+      const e = NexError.from(err, "NEX_E_FUNCTION_ERROR");
+      this.fail({ subject, reply: undefined, respond: () => false }, t0, e, span);
+      return { ok: false, code: e.code, message: e.message };
+    } finally {
+      this.inFlight--;
+    }
+  }
+
   private startSpan(msg: Msg): InvocationSpan {
     const h = msg.headers;
     return this.tracer!.start(this.spec, msg.subject, h?.get("traceparent") || undefined, h?.get("tracestate") || undefined, Boolean(msg.reply));
   }
 
-  private reply(msg: Msg, t0: number, res: InvocationResult, span: InvocationSpan | undefined): void {
+  private reply(msg: Answerable, t0: number, res: InvocationResult, span: InvocationSpan | undefined): void {
     if (msg.reply) {
       const max = this.nc.info?.max_payload ?? Infinity;
       if (res.body.length > max) {
@@ -99,7 +201,7 @@ export class TriggeredFunction {
     span?.end();
   }
 
-  private fail(msg: Msg, t0: number, err: NexError, span?: InvocationSpan): void {
+  private fail(msg: Answerable, t0: number, err: NexError, span?: InvocationSpan): void {
     this.recorder.failed(t0, performance.now(), msg.subject, err);
     span?.end(err);
     try {
@@ -123,6 +225,8 @@ export class TriggeredFunction {
   /** Unsubscribes, letting in-flight invocations finish, then frees the function. */
   async stop(): Promise<void> {
     this.state = "stopping";
+    // No new deliveries; what is unacked goes to another instance, or to this one's successor.
+    await this.durable?.stop();
     await Promise.allSettled(this.subs.map((s) => s.drain()));
     this.subs = [];
     const deadline = Date.now() + this.spec.timeoutMs + 1_000;

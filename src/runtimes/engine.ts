@@ -14,6 +14,11 @@ export interface Invocation {
   reply?: string;
   /** The `traceparent` of this invocation's span, when the runner traces: host calls made under it are its children. */
   traceparent?: string;
+  /** Durable triggers: which delivery of the message this is (1 for the first), and its stable id. */
+  deliveryCount?: number;
+  messageId?: string;
+  /** Schedules: the tick this run is for (ISO time). */
+  scheduledAt?: string;
 }
 
 /** What a function answers. */

@@ -5,7 +5,7 @@ import { NexError, decode, decodeType, typeFromFileName, type Bid, type DeployRe
 import type { DeployResult } from "../../client/index.js";
 import { parseTags } from "../../node/tags.js";
 import { prepareArtifact } from "../artifact.js";
-import { Spinner, action, collect, globals, intFlag, numberFlag, parseKeyValues, printJson, short, withClient } from "../common.js";
+import { Spinner, action, collect, durationFlag, globals, intFlag, numberFlag, parseKeyValues, printJson, short, withClient } from "../common.js";
 
 /** Flags shared by devrun and run. */
 interface DeployFlags {
@@ -29,6 +29,12 @@ interface DeployFlags {
   description?: string;
   replicas?: string;
   spread?: boolean;
+  durable?: boolean;
+  durableOn: string[];
+  maxDeliver?: string;
+  backoff?: string;
+  schedule?: string;
+  overlap: boolean;
   sha256?: string;
 }
 
@@ -53,7 +59,19 @@ function deployOptions(cmd: Command): Command {
     .option("--cpus <n>", "native workloads: CPU limit, in CPUs (e.g. 0.5 or 2)")
     .option("--description <text>", "a description shown in listings")
     .option("--replicas <n>", "how many instances to keep running across nodes (default 1)")
-    .option("--spread", "at most one instance per node (by default replicas prefer distinct nodes but may share one)");
+    .option("--spread", "at most one instance per node (by default replicas prefer distinct nodes but may share one)")
+    .option("--durable", "functions: keep every trigger's messages in a JetStream stream, processed at least once, retried, then dead-lettered")
+    .option("--durable-on <subject>", "functions: make only this trigger durable, repeatable", collect, [])
+    .option("--max-deliver <n>", "durable triggers: deliveries of one message before it is dead-lettered (default 5)")
+    .option("--backoff <delays>", "durable triggers: delays before each retry, comma-separated, the last repeats (default 1s,10s,1m)")
+    .option("--schedule <expr>", 'functions: run on a schedule, cron in UTC ("*/5 * * * *", seconds field optional) or "@every 30s"')
+    .option("--no-overlap", "scheduled functions: skip a tick while the previous run still goes");
+}
+
+/** `--backoff 1s,10s,1m` as milliseconds. */
+function backoffFlag(v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(",").map((d) => durationFlag(d.trim(), "--backoff"));
 }
 
 function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" | "location" | "sha256">, envArgs: string[]): DeployRequest {
@@ -76,6 +94,12 @@ function buildRequest(f: DeployFlags, base: Pick<DeployRequest, "name" | "type" 
   req.replicas = intFlag(f.replicas, "--replicas");
   if (f.spread) req.spread = true;
   req.cpus = numberFlag(f.cpus, "--cpus");
+  if (f.durable) req.durable = true;
+  else if (f.durableOn.length > 0) req.durable = f.durableOn;
+  req.maxDeliver = intFlag(f.maxDeliver, "--max-deliver");
+  req.backoff = backoffFlag(f.backoff);
+  req.schedule = f.schedule;
+  if (!f.overlap) req.noOverlap = true;
   for (const k of Object.keys(req) as (keyof DeployRequest)[]) if (req[k] === undefined) delete req[k];
   // Everything the node would refuse is refused here, before an artifact is uploaded or an auction is run.
   decode.deploy({ ...req, location: req.location || PENDING_LOCATION } as unknown as Record<string, unknown>);
@@ -120,6 +144,8 @@ async function deployAndReport(cmd: Command, f: DeployFlags, req: DeployRequest,
   if (req.triggers?.length) process.stdout.write(`  triggers: ${req.triggers.join(", ")}\n`);
   if (r.replaced) process.stdout.write(`  replaced ${r.replaced}\n`);
   if ((r.replicas ?? 1) > 1) process.stdout.write(`  replicas: ${r.replicas} (the nodes place the others)\n`);
+  if (req.durable) process.stdout.write(`  durable: ${req.durable === true ? "every trigger" : req.durable.join(", ")} (kept in a stream, retried, then dead-lettered)\n`);
+  if (req.schedule) process.stdout.write(`  schedule: ${req.schedule} (UTC)${req.noOverlap ? ", no overlap" : ""}\n`);
 }
 
 /** `nex devrun` */

@@ -36,7 +36,13 @@ function printDesired(st: WorkloadStatus): void {
     ["WORKLOAD", "WANTED", "RUNNING", "WHERE", "GEN", "NOTE"],
     st.desired.map((d) => {
       const running = st.instances.filter((i) => i.name === d.name && i.generation === d.generation && ["running", "starting", "backoff"].includes(i.state));
-      const note = d.done ? `job done, exit code ${d.done.exitCode}` : running.length < d.replicas ? "placing…" : running.length > d.replicas ? "removing extras…" : "";
+      const notes: string[] = [];
+      if (d.done) notes.push(`job done, exit code ${d.done.exitCode}`);
+      else if (running.length < d.replicas) notes.push("placing…");
+      else if (running.length > d.replicas) notes.push("removing extras…");
+      if (d.durable) notes.push(`durable: ${d.durable.join(",")}`);
+      if (d.schedule) notes.push(`${d.schedule}, next ${d.nextRun ?? "never"}${d.skippedTicks ? `, ${d.skippedTicks} skipped` : ""}`);
+      const note = notes.join("; ");
       return [d.name, d.done ? "-" : d.replicas, running.length, [...new Set(running.map((i) => short(i.nodeId, 10)))].join(","), d.generation, note];
     }),
   );
@@ -49,10 +55,11 @@ export function lsCommand(): Command {
     .description("list workloads across all nodes in the namespace: what should run, what runs, and where")
     .option("--node <node>", "only this node")
     .option("--name <name>", "only workloads with this name")
+    .option("--desired", "with --json: print what should run (replicas, durable triggers, schedules and their next run) instead of the instances")
     .action(
-      action(async (f: { node?: string; name?: string }, cmd: Command) => {
+      action(async (f: { node?: string; name?: string; desired?: boolean }, cmd: Command) => {
         const st = await withClient(cmd, (c) => c.status({ node: f.node, name: f.name }));
-        if (globals(cmd).json) printJson(st.instances);
+        if (globals(cmd).json) printJson(f.desired ? st.desired : st.instances);
         else {
           printWorkloads(st.instances);
           printDesired(st);
@@ -73,12 +80,21 @@ export function stopCommand(): Command {
   return new Command("stop")
     .argument("<workload>", "workload name (every instance, everywhere) or instance id (that one; a desired workload gets a replacement)")
     .option("--node <node>", "only on this node")
+    .option("--delete-stream", "durable functions: also delete the trigger stream and the messages waiting in it")
+    .option("--keep-stream", "durable functions: keep the trigger stream and its waiting messages for the next deploy (the default)")
     .description("stop a workload")
     .action(
-      action(async (sel: string, f: { node?: string }, cmd: Command) => {
-        const stopped = await withClient(cmd, (c) => c.stop(sel, { node: f.node }));
-        if (globals(cmd).json) return printJson(stopped);
-        for (const s of stopped) process.stdout.write(`stopped ${s.name} (${s.id})\n`);
+      action(async (sel: string, f: { node?: string; deleteStream?: boolean; keepStream?: boolean }, cmd: Command) => {
+        if (f.deleteStream && f.keepStream) throw new NexError("NEX_E_INVALID_FIELD", "--delete-stream and --keep-stream contradict each other");
+        const reply = await withClient(cmd, (c) => c.stop(sel, { node: f.node, deleteStream: f.deleteStream }));
+        if (globals(cmd).json) return printJson(reply);
+        for (const s of reply.stopped) process.stdout.write(`stopped ${s.name} (${s.id})\n`);
+        if (reply.keptStream) {
+          process.stdout.write(
+            `kept ${reply.keptStream.stream} with ${reply.keptStream.messages} waiting message(s): a durable deploy of ${sel} processes them; \`nex stop ${sel} --delete-stream\` drops them\n`,
+          );
+        }
+        if (reply.deletedStream) process.stdout.write(`deleted ${reply.deletedStream}\n`);
       }),
     );
 }

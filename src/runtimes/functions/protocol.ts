@@ -29,13 +29,15 @@ export type ToRunner =
   | { t: "stop"; rid: number; id: string }
   | { t: "stats"; rid: number }
   | { t: "inspect"; rid: number; id: string }
+  | { t: "tick"; rid: number; id: string; scheduledAt: string }
   | { t: "ping"; rid: number };
 
 /** Runner → node. */
 export type FromRunner =
   | { t: "reply"; rid: number; ok: true; data?: unknown }
   | { t: "reply"; rid: number; ok: false; error: ErrorBody }
-  | { t: "event"; ns: string; type: "function_failed"; workloadId: string; data: EventData<"function_failed"> };
+  | { t: "event"; ns: string; type: "function_failed"; workloadId: string; data: EventData<"function_failed"> }
+  | { t: "event"; ns: string; type: "dead_lettered"; workloadId: string; data: EventData<"dead_lettered"> };
 
 /** Reply to `stats`: the runner's resident memory, and counters per workload id. */
 export interface StatsReply {

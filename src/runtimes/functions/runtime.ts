@@ -5,7 +5,7 @@
  */
 import type { WorkloadSpec, WorkloadType } from "../../contract/index.js";
 import { NexError } from "../../contract/index.js";
-import type { ArtifactRef, ProcessStats, Runtime, RuntimeHost, WorkloadActivity, WorkloadHandle, WorkloadStats } from "../runtime.js";
+import type { ArtifactRef, ProcessStats, Runtime, RuntimeHost, TickResult, WorkloadActivity, WorkloadHandle, WorkloadStats } from "../runtime.js";
 import type { ConnectionConfig } from "../../nats/connect.js";
 import { addStats } from "./stats.js";
 import type { FromRunner, InspectReply, StatsReply, StopReply } from "./protocol.js";
@@ -59,6 +59,7 @@ export class FunctionRuntime implements Runtime {
       id: spec.id,
       stats: () => addStats(d.base, d.stats),
       activity: () => this.activity(slot, spec.id),
+      tick: (scheduledAt) => this.tick(slot, spec, scheduledAt),
       stop: () => this.undeploy(slot, d),
     };
   }
@@ -76,6 +77,12 @@ export class FunctionRuntime implements Runtime {
     if (!slot.proc?.alive) return empty;
     const r = await slot.proc.request<InspectReply>({ t: "inspect", id }, 5_000).catch(() => undefined);
     return r ?? empty;
+  }
+
+  /** Runs one scheduled tick of a function in its runner; resolves when the run ended, with how. */
+  private async tick(slot: Slot, spec: WorkloadSpec, scheduledAt: string): Promise<TickResult> {
+    if (!slot.proc?.alive) return { ok: false, code: "NEX_E_RUNNER_UNAVAILABLE", message: "the runner is restarting" };
+    return slot.proc.request<TickResult>({ t: "tick", id: spec.id, scheduledAt }, spec.timeoutMs + 5_000);
   }
 
   processes(): ProcessStats[] {
@@ -103,7 +110,13 @@ export class FunctionRuntime implements Runtime {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.slots.values()].map((s) => s.proc?.stop()));
+    // A runner still starting is waited for (and stopped in `spawn`): none outlives the node.
+    await Promise.allSettled(
+      [...this.slots.values()].map(async (s) => {
+        await s.starting?.catch(() => undefined);
+        await s.proc?.stop();
+      }),
+    );
     this.slots.clear();
   }
 
@@ -140,6 +153,10 @@ export class FunctionRuntime implements Runtime {
       this.host.tunables.runnerHeapMiB,
       (line) => process.stderr.write(`[runner ${this.type}/${slot.ns}] ${line}\n`),
     );
+    if (this.closed) {
+      await proc.stop();
+      throw new NexError("NEX_E_RUNNER_UNAVAILABLE", "the node is stopping");
+    }
     proc.on("event", (m: Extract<FromRunner, { t: "event" }>) => this.host.event(m.ns, m.type, m.workloadId, m.data));
     proc.once("exit", (code: number | null, signal: string | null) => this.onExit(slot, proc, code, signal));
     slot.proc = proc;

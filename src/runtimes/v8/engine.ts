@@ -120,10 +120,13 @@ class V8Function implements LoadedFunction {
    */
   invoke(inv: Invocation): Promise<InvocationResult> {
     if (this.disposed) return Promise.reject(this.stopped());
-    const meta: { reply?: string; headers?: Record<string, string[]>; span?: string } = {};
+    const meta: { reply?: string; headers?: Record<string, string[]>; span?: string; dc?: number; mid?: string; at?: string } = {};
     if (inv.reply) meta.reply = inv.reply;
     if (inv.headers) meta.headers = inv.headers;
     if (inv.traceparent) meta.span = inv.traceparent;
+    if (inv.deliveryCount !== undefined) meta.dc = inv.deliveryCount;
+    if (inv.messageId !== undefined) meta.mid = inv.messageId;
+    if (inv.scheduledAt !== undefined) meta.at = inv.scheduledAt;
     // A message's data is a view into the connection's read buffer; copying the view would copy all of that buffer.
     const p = inv.payload;
     const payload = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : p.slice();

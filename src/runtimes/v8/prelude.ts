@@ -195,6 +195,9 @@ export const INVOKER = String.raw`
       const ctx = freeze({
         subject, name, namespace,
         reply: meta.reply,
+        deliveryCount: meta.dc,
+        messageId: meta.mid,
+        scheduledAt: meta.at,
         headers: meta.headers || {},
         header: (k) => { const v = (meta.headers || {})[k]; return v === undefined ? undefined : v[0]; },
         setHeader: (k, v) => { if (replyHeaders === undefined) replyHeaders = {}; replyHeaders[toStr(k)] = toStr(v); },

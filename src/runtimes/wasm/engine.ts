@@ -121,6 +121,16 @@ function memoryError(spec: WorkloadSpec, tail = ""): NexError {
   return new NexError("NEX_E_FUNCTION_MEMORY", `function ${spec.name} exceeded its ${spec.memoryLimitMiB} MiB memory limit and was stopped${why}`);
 }
 
+/** The module's environment for one invocation: the deploy's, plus what a durable or scheduled run carries. */
+function invocationEnv(env: string[], inv: Invocation): string[] {
+  if (inv.deliveryCount === undefined && inv.messageId === undefined && inv.scheduledAt === undefined) return env;
+  const out = [...env];
+  if (inv.deliveryCount !== undefined) out.push(`NEX_DELIVERY_COUNT=${inv.deliveryCount}`);
+  if (inv.messageId !== undefined) out.push(`NEX_MESSAGE_ID=${inv.messageId}`);
+  if (inv.scheduledAt !== undefined) out.push(`NEX_SCHEDULED_AT=${inv.scheduledAt}`);
+  return out;
+}
+
 /** Creates the wasm engine for a runner. */
 export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptions = {}): Promise<FunctionEngine> {
   let pool: WorkerPool | undefined;
@@ -151,7 +161,7 @@ export async function createWasmEngine(ctx: EngineContext, opts: WasmEngineOptio
           module: mod,
           memory,
           args: [spec.name, inv.subject],
-          env,
+          env: invocationEnv(env, inv),
           stdin: inv.payload,
           maxOutputBytes: maxReplyBytes,
           log,

@@ -104,7 +104,13 @@ void describe("artifacts", () => {
       // Damaged while the service runs: its next start checks the file first.
       writeFileSync(cached, "#!/bin/sh\necho corrupt\nexit 7\n");
       logs.lines.length = 0;
-      for (const pid of processesMentioning(id)) process.kill(pid, "SIGKILL");
+      for (const pid of processesMentioning(id)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone between the listing and the kill
+        }
+      }
       await logs.waitFor(/^healthy \d+$/, 20_000);
       assert.ok(!logs.lines.some((l) => l.line.includes("corrupt")), logs.text());
       assert.equal(readFileSync(cached, "utf8"), script);

@@ -243,6 +243,46 @@ void describe("reconciler (three-server cluster)", () => {
   });
 });
 
+void describe("reconciler (three-server cluster, a node started without quorum)", () => {
+  let env: TestEnv;
+  let client: NexClient;
+  const procs: NodeProc[] = [];
+
+  before(async () => {
+    env = await TestEnv.start({ cluster: 3 });
+    client = await env.client();
+  });
+  after(async () => {
+    await Promise.all(procs.map((p) => kill9(p)));
+    await env.stop();
+  });
+
+  void test("reconciler - a node started while JetStream cannot answer waits for it, and then takes over a lost node's workload", async () => {
+    const a = await nodeUp(env, "q-a");
+    let b = await nodeUp(env, "q-b");
+    procs.push(a, b);
+    await env.deployJs(client, "steadfast", `() => "here"`, ["steadfast"], {}, { node: a.id });
+    await kill9(b);
+    // Two of three servers down: no stream has a leader, so every JetStream request of the starting node times out.
+    await env.killServer(1);
+    await env.killServer(2);
+    const starting = nodeUp(env, "q-b");
+    await new Promise((r) => setTimeout(r, 8_000));
+    await env.startServer(1);
+    await env.startServer(2);
+    b = await starting;
+    procs.push(b);
+    await kill9(a);
+    const [moved] = await exactly(client, "steadfast", 1, 45_000, 500).catch((err: Error) => {
+      throw new Error(`${err.message}\nnode b said:\n${b.logs()}`);
+    });
+    assert.equal(moved!.nodeId, b.id);
+    assert.equal((await client.invoke("steadfast", "")).string(), "here");
+    assert.match(b.logs(), /JetStream did not answer/);
+    assert.doesNotMatch(b.logs(), /running without persistent state/);
+  });
+});
+
 /** True when `pid` is one of our runner processes. */
 function existsRunner(pid: number): boolean {
   try {

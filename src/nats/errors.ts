@@ -58,6 +58,8 @@ export const JsCodes = {
   StoreCreation: 10049,
   /** `subjects overlap with an existing stream` */
   StreamSubjectOverlap: 10065,
+  /** `JetStream system temporarily unavailable`: a clustered request with no leader to answer it yet */
+  ClusterNotAvailable: 10008,
   /** `consumer name already in use` (a durable made at the same moment with another config) */
   ConsumerNameExists: 10013,
 } as const;

@@ -33,6 +33,7 @@ import {
   type NodeSummary,
 } from "../contract/index.js";
 import { connectNats } from "../nats/connect.js";
+import { JsCodes, isTimeout, jsApiCode } from "../nats/errors.js";
 import { keyPair } from "../nats/nkeys.js";
 import { ensureStream } from "../nats/streams.js";
 import type { NodeMetrics } from "../observe/metrics.js";
@@ -73,6 +74,14 @@ async function markJobDone(desired: DesiredStore, inst: Instance, exitCode: numb
   const d = await desired.get(inst.key);
   if (!d || isRefusal(d) || d.done || d.template.generation !== inst.spec.generation) return;
   await desired.put(d.template, { exitCode, at: new Date().toISOString() });
+}
+
+/** How long a starting node waits for a JetStream that times out before it runs without one. */
+const JETSTREAM_WAIT_MS = 60_000;
+
+/** A JetStream failure that passes: a timeout (no stream leader yet) or the cluster saying it is not available now. */
+function jetStreamBusy(err: unknown): boolean {
+  return isTimeout(err) || jsApiCode(err) === JsCodes.ClusterNotAvailable;
 }
 
 /** Creates the claim stream when it is missing. */
@@ -183,23 +192,35 @@ export class NexNode {
       });
       const events = new EventPublisher((ns) => tenancy.agent(ns), identity.id);
       let stores: Stores | undefined;
-      try {
-        await ensureClaimStream(nc, log);
-        await tenancy.agent(SYSTEM_NAMESPACE);
-        const nodesKv = await openBucket(nc, NODES_BUCKET, { allowDirect: true, description: "nex-ts nodes: leases and instances" }, log);
-        const leases = new Leases(nodesKv, identity.id, opts.missedBeats);
-        // Desired state is trusted from this node and from nodes with a lease in the control plane.
-        const desired = await DesiredStore.open(nc, keyPair(new TextDecoder().decode(identity.keyPair.getSeed())), (id) => leases.known(id), log);
-        const durable = new DurableTriggers({
-          agent: (ns) => tenancy.agent(ns),
-          triggerStreamBytes: opts.triggerStreamBytes,
-          dlqBytes: opts.dlqBytes,
-          log,
-        });
-        stores = { desired, leases, durable };
-      } catch (err) {
-        jetstream = false;
-        log(`warning: JetStream is unavailable (${(err as Error).message}); running without persistent state or log history`);
+      // JetStream that does not answer yet (a stream leader being elected, a server restarting) is waited for; a node
+      // that gave up at once would run for its whole life without desired state, bidding for work it cannot take.
+      const waitUntil = Date.now() + JETSTREAM_WAIT_MS;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ensureClaimStream(nc, log);
+          await tenancy.agent(SYSTEM_NAMESPACE);
+          const nodesKv = await openBucket(nc, NODES_BUCKET, { allowDirect: true, description: "nex-ts nodes: leases and instances" }, log);
+          const leases = new Leases(nodesKv, identity.id, opts.missedBeats);
+          // Desired state is trusted from this node and from nodes with a lease in the control plane.
+          const desired = await DesiredStore.open(nc, keyPair(new TextDecoder().decode(identity.keyPair.getSeed())), (id) => leases.known(id), log);
+          const durable = new DurableTriggers({
+            agent: (ns) => tenancy.agent(ns),
+            triggerStreamBytes: opts.triggerStreamBytes,
+            dlqBytes: opts.dlqBytes,
+            log,
+          });
+          stores = { desired, leases, durable };
+          break;
+        } catch (err) {
+          if (jetStreamBusy(err) && Date.now() < waitUntil) {
+            log(`warning: JetStream did not answer (${(err as Error).message}); trying again`);
+            await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * attempt)));
+            continue;
+          }
+          jetstream = false;
+          log(`warning: JetStream is unavailable (${(err as Error).message}); running without persistent state or log history`);
+          break;
+        }
       }
       const tags = { ...opts.tags, ...automaticTags({ name: opts.name, sandbox: opts.sandbox }) };
       const host: RuntimeHost = {

@@ -313,11 +313,23 @@ void describe("v8 runtime", () => {
         resizable: new ArrayBuffer(8, { maxByteLength: 2 ** 32 }).resizable === true };
       if (mode === "wasm") return new WebAssembly.Memory({ initial: 1, maximum: 65536 }).grow(8000);
       if (mode === "rab") return new ArrayBuffer(0, { maxByteLength: 2 ** 32 }).resize(2 ** 31);
+      if (mode === "escape") {
+        class Sub extends ArrayBuffer {}
+        const sub = new Sub(4, { maxByteLength: 2 ** 32 });
+        const C = new Uint8Array(1).buffer.constructor;
+        return { same: C === ArrayBuffer && Object.getPrototypeOf(ArrayBuffer) === Function.prototype,
+          sub: sub instanceof Sub && sub instanceof ArrayBuffer && sub.byteLength === 4 && typeof sub.resize,
+          slice: new ArrayBuffer(8).slice(2).byteLength, view: ArrayBuffer.isView(new Uint8Array(1)),
+          call: (() => { try { ArrayBuffer(1); return "called"; } catch (e) { return e.name; } })(),
+          shared: typeof SharedArrayBuffer === "undefined" || new SharedArrayBuffer(2, { maxByteLength: 2 ** 32 }).byteLength === 2 };
+      }
       const keep = [];
       for (let i = 0; i < 100; i++) { const b = new ArrayBuffer(32 * 1024 * 1024); new Uint8Array(b).fill(1); keep.push(b); }
       return keep.length;
     }`);
     assert.deepEqual(await call(fn, "probe"), { wasm: "undefined", resize: "undefined", grow: "undefined", resizable: false });
+    // Where the constructors were replaced (V8 that ships the feature), the original is out of reach and they behave.
+    assert.deepEqual(await call(fn, "escape"), { same: true, sub: "undefined", slice: 6, view: true, call: "TypeError", shared: true });
     const before = process.memoryUsage().rss;
     for (const mode of ["wasm", "rab", "flood"]) {
       const err = await fn.invoke({ subject: "t", payload: new TextEncoder().encode(mode) }).then(() => undefined, (e: unknown) => e);

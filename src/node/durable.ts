@@ -7,7 +7,7 @@
  * - The trigger stream (`NEX_TRIG_<ns>~<name>`) is a work queue: a message leaves it when acknowledged. It sends no
  *   publish acknowledgements, so a request to a durable trigger gets the function's reply and not the stream's.
  * - The consumer is pull-based, `max_ack_pending` is the function's concurrency times its replicas (a backlog drains
- *   at the function's pace), `ack_wait` outlasts one invocation, `max_deliver` is the deploy's.
+ *   at the function's pace), `ack_wait` outlasts a wait in the runner and one invocation (twice the timeout, plus slack), `max_deliver` is the deploy's.
  * - Retries wait for the deploy's backoff: the runner naks with the delay, as consumer-side backoff would cut
  *   `ack_wait` to the first delay on 2.9.
  * - Dead letters (`NEX_DLQ_<ns>`, subjects `$NEX.DLQ.<ns>.<name>`) carry the original subject and headers, the
@@ -89,7 +89,8 @@ export class DurableTriggers {
       durable_name: TRIGGER_CONSUMER,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: (spec.timeoutMs + ACK_SLACK_MS) * 1_000_000,
+      // Twice the timeout: a delivery may wait behind a busy invocation in its runner before its own one starts.
+      ack_wait: (2 * spec.timeoutMs + ACK_SLACK_MS) * 1_000_000,
       max_deliver: spec.maxDeliver,
       max_ack_pending: Math.max(1, (spec.maxConcurrency ?? 1) * spec.replicas),
     };

@@ -35,6 +35,8 @@ export interface NodeUpFlags {
   metricsPort?: string;
   metricsHost?: string;
   otlpEndpoint?: string;
+  triggerStreamMib?: string;
+  dlqMib?: string;
 }
 
 /** Adds the node daemon flags to a command. */
@@ -56,6 +58,8 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--max-timeout-ms <ms>", `longest invocation timeout a function may ask for (default ${NODE_DEFAULTS.maxTimeoutMs})`)
     .option("--max-processes <n>", `most processes one native workload may ask for (default ${NODE_DEFAULTS.maxProcesses})`)
     .option("--max-cpus <n>", "most CPUs one native workload may ask for, e.g. 0.5 or 2 (default: the host's CPU count)")
+    .option("--trigger-stream-mib <n>", `most bytes one durable function's trigger stream keeps, in MiB; past it publishes are refused (default ${NODE_DEFAULTS.triggerStreamMiB})`)
+    .option("--dlq-mib <n>", `most bytes one namespace's dead letters keep, in MiB; past it a message that fails for good stays in its trigger stream (default ${NODE_DEFAULTS.dlqMiB})`)
     .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
     .option(
       "--allow-egress <host|cidr>",
@@ -109,6 +113,8 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     maxTimeoutMs: intFlag(f.maxTimeoutMs, "--max-timeout-ms"),
     maxProcesses: intFlag(f.maxProcesses, "--max-processes"),
     maxCpus: numberFlag(f.maxCpus, "--max-cpus"),
+    triggerStreamMiB: intFlag(f.triggerStreamMib, "--trigger-stream-mib"),
+    dlqMiB: intFlag(f.dlqMib, "--dlq-mib"),
     autoCreateBuckets: f.autoCreateBuckets,
     allowEgress: f.allowEgress.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
     warmRunners: f.warm,

@@ -432,7 +432,8 @@ function hasKeys(o: Record<string, string>): boolean {
  */
 function withoutUncountedMemory(): void {
   v8.setFlagsFromString("--no-expose-wasm");
-  v8.setFlagsFromString("--no-harmony-rab-gsab");
+  // Node 20's V8 has the flag; later ones shipped the feature and reject it (the prelude takes the buffers away there).
+  if (Number(process.versions.node.split(".")[0]) < 22) v8.setFlagsFromString("--no-harmony-rab-gsab");
 }
 
 /** Creates the v8 engine for a runner. */

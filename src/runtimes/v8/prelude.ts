@@ -54,6 +54,23 @@ export const PRELUDE = String.raw`
   const now = Date.now, toStr = String, slice = Function.prototype.call.bind(String.prototype.slice), freeze = Object.freeze;
   const apply = Reflect.apply, P = Promise, then = Promise.prototype.then, resolved = Promise.resolve();
   delete globalThis.WebAssembly;
+  // Resizable and growable buffers are committed outside the allocator isolated-vm counts. Node 20's V8 drops them
+  // by flag; later V8s ship them, so here: the methods and getters go, and the constructors ignore their options
+  // (as V8 without the feature does), so every buffer has a fixed, counted length.
+  for (const [name, grow, flag] of [["ArrayBuffer", "resize", "resizable"], ["SharedArrayBuffer", "grow", "growable"]]) {
+    const C = globalThis[name];
+    if (typeof C !== "function" || typeof C.prototype[grow] !== "function") continue;
+    for (const k of [grow, flag, "maxByteLength"]) delete C.prototype[k];
+    const construct = Reflect.construct;
+    const Fixed = { [name]: function (length) {
+      if (new.target === undefined) throw new TypeError("Constructor " + name + " requires 'new'");
+      return construct(C, [length], new.target);
+    } }[name];
+    for (const k of Reflect.ownKeys(C)) if (k !== "prototype" && k !== "length" && k !== "name") Object.defineProperty(Fixed, k, Object.getOwnPropertyDescriptor(C, k));
+    Object.defineProperty(Fixed, "prototype", { value: C.prototype, writable: false, enumerable: false, configurable: false });
+    Object.defineProperty(C.prototype, "constructor", { value: Fixed, writable: true, enumerable: false, configurable: true });
+    Object.defineProperty(globalThis, name, { value: Fixed, writable: true, enumerable: false, configurable: true });
+  }
   let loading = true, inFlight = 0;
   const idle = [];
   let allowed = maxLines, used = 0, dropped = 0, second = 0, chars = 0;

@@ -92,6 +92,29 @@ void describe("durable triggers", () => {
     await node.stop();
   });
 
+  void test("durable - a backlog drains at the function's concurrency: the server never hands out more than it may run", async () => {
+    const node = await env.node({ name: "durable-pace" });
+    await env.deployJs(client, "paced", `export default async (subject, payload) => {
+      await new Promise((r) => setTimeout(r, 100));
+      messaging.publish("done." + new TextDecoder().decode(payload), "1");
+      return "ok";
+    };`, ["paced.in"], { durable: true, maxConcurrency: 2 }, { node: node.id });
+    for (let i = 0; i < 20; i++) nc.publish("paced.in", `p.${i}`);
+    await nc.flush();
+    const stream = subjects.triggerStream("default", "paced");
+    let most = 0;
+    await check(async () => {
+      const info = await jsm.consumers.info(stream, "nex");
+      most = Math.max(most, info.num_ack_pending);
+      return (await doneCounts(jsm, "done.p.>")).size === 20;
+    }, 30_000, 20);
+    assert.ok(most >= 1, "the consumer was seen with messages out");
+    assert.ok(most <= 2, `at most 2 unacknowledged at once, saw ${most}`);
+    assert.deepEqual([...(await doneCounts(jsm, "done.p.>")).values()].filter((c) => c !== 1), []);
+    await client.stop("paced", { deleteStream: true });
+    await node.stop();
+  });
+
   void test("durable - a poison message ends in the dead letters after maxDeliver, with its error; it can be shown and replayed", async () => {
     const node = await env.node({ name: "durable-poison" });
     const source = recorder(`id === "poison" && kv("cure").get("ok") === null`);

@@ -140,6 +140,10 @@ export async function deployAll(env: BenchEnv, nc: NatsConnection, client: NexCl
 
   rows.push(await deployRow(nc, client, nodeId, "JS echo (echo.js)", "js", { name: "bench-js-echo", type: "v8", triggers: ["bench.js.echo"], ...fileArtifact(ARTIFACTS.jsEcho) }, { subject: "bench.js.echo", payload: enc.encode(PAYLOAD), check: expectJsEcho("bench.js.echo") }));
 
+  // The same echo.js with its trigger durable: every request is stored in the trigger stream, consumed by the runner
+  // and acked after its reply (docs/triggers.md).
+  rows.push(await deployRow(nc, client, nodeId, "JS echo, durable trigger", "jsDurable", { name: "bench-js-durable", type: "v8", triggers: ["bench.js.durable"], durable: true, ...fileArtifact(ARTIFACTS.jsEcho) }, { subject: "bench.js.durable", payload: enc.encode(PAYLOAD), check: expectJsEcho("bench.js.durable") }));
+
   rows.push(
     existsSync(ARTIFACTS.wasmEcho)
       ? await deployRow(nc, client, nodeId, "WASM echo (echo.wasm)", "wasm", { name: "bench-wasm-echo", type: "wasm", triggers: ["bench.wasm.echo"], ...fileArtifact(ARTIFACTS.wasmEcho) }, { subject: "bench.wasm.echo", payload: enc.encode(PAYLOAD), check: expectText(`${PAYLOAD}bench.wasm.echo`) })

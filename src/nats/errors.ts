@@ -16,6 +16,12 @@ export function isNoResponders(err: unknown): boolean {
   return false;
 }
 
+/** A JetStream API request nobody served (nats.js says "jetstream is not enabled"): none there, or none there yet. */
+export function isJetStreamNotServed(err: unknown): boolean {
+  if (named(err, "JetStreamNotEnabled")) return true;
+  return isNoResponders(err);
+}
+
 /** A request or operation that ran out of time. */
 export function isTimeout(err: unknown): boolean {
   if (err instanceof TimeoutError || named(err, "TimeoutError")) return true;

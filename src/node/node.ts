@@ -33,7 +33,7 @@ import {
   type NodeSummary,
 } from "../contract/index.js";
 import { connectNats } from "../nats/connect.js";
-import { JsCodes, isTimeout, jsApiCode } from "../nats/errors.js";
+import { JsCodes, isJetStreamNotServed, isTimeout, jsApiCode } from "../nats/errors.js";
 import { keyPair } from "../nats/nkeys.js";
 import { ensureStream } from "../nats/streams.js";
 import type { NodeMetrics } from "../observe/metrics.js";
@@ -79,9 +79,25 @@ async function markJobDone(desired: DesiredStore, inst: Instance, exitCode: numb
 /** How long a starting node waits for a JetStream that times out before it runs without one. */
 const JETSTREAM_WAIT_MS = 60_000;
 
-/** A JetStream failure that passes: a timeout (no stream leader yet) or the cluster saying it is not available now. */
-function jetStreamBusy(err: unknown): boolean {
-  return isTimeout(err) || jsApiCode(err) === JsCodes.ClusterNotAvailable;
+/**
+ * A JetStream failure that passes: a timeout (no stream leader yet), the cluster saying it is not available now, or,
+ * once JetStream has answered or timed out before (`seen`), nobody serving its API for a moment (a server restarting).
+ */
+function jetStreamBusy(err: unknown, seen: boolean): boolean {
+  return isTimeout(err) || jsApiCode(err) === JsCodes.ClusterNotAvailable || (seen && isJetStreamNotServed(err));
+}
+
+/** Runs `step` again while JetStream is busy, until `until`; then, or on any other failure, throws. */
+async function whileJetStreamBusy<T>(step: () => Promise<T>, until: number, log: (line: string) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!jetStreamBusy(err, true) || Date.now() >= until) throw err;
+      log(`warning: JetStream did not answer (${(err as Error).message}); trying again`);
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * attempt)));
+    }
+  }
 }
 
 /** Creates the claim stream when it is missing. */
@@ -212,7 +228,7 @@ export class NexNode {
           stores = { desired, leases, durable };
           break;
         } catch (err) {
-          if (jetStreamBusy(err) && Date.now() < waitUntil) {
+          if (jetStreamBusy(err, attempt > 1) && Date.now() < waitUntil) {
             log(`warning: JetStream did not answer (${(err as Error).message}); trying again`);
             await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * attempt)));
             continue;
@@ -294,10 +310,13 @@ export class NexNode {
       this.metricsServer = await startMetricsServer(this.opts.metrics, this.metrics);
     }
     if (this.stores) {
-      await this.stores.leases.start(() => this.reconciler?.kick());
-      await this.publishLease();
-      await this.scheduler!.start();
-      await this.reconciler!.start();
+      // JetStream answered a moment ago; a server restarting now is waited out here too, step by step.
+      const until = Math.max(this.startedAt.getTime() + JETSTREAM_WAIT_MS, Date.now() + 10_000);
+      const stores = this.stores;
+      await whileJetStreamBusy(() => stores.leases.start(() => this.reconciler?.kick()), until, this.log);
+      await whileJetStreamBusy(() => this.publishLease(), until, this.log);
+      await whileJetStreamBusy(() => this.scheduler!.start(), until, this.log);
+      await whileJetStreamBusy(() => this.reconciler!.start(), until, this.log);
       await this.resume();
     }
     this.service = await startControlService(this.nc, { id: this.id, name: this.opts.name }, this.handlers());

@@ -207,6 +207,7 @@ export class NexNode {
             agent: (ns) => tenancy.agent(ns),
             triggerStreamBytes: opts.triggerStreamBytes,
             dlqBytes: opts.dlqBytes,
+            runnersPerNamespace: opts.tunables.runnersPerNamespace,
             log,
           });
           stores = { desired, leases, durable };

@@ -1,0 +1,158 @@
+/**
+ * More than one runner process per namespace (`runnersPerNamespace`): every function is loaded into each runner,
+ * their queue group splits the load, counters add up across them, and a runner that dies is respawned with its
+ * functions while the others keep serving. Which runner served what is read from the node's per-runner metrics
+ * (`nex_runner_invocations`, from each runner's own counters over the stats IPC).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { NexClient } from "../src/client/index.js";
+import { NexError, TRIGGER_CONSUMER, subjects, type NexEvent } from "../src/contract/index.js";
+import type { NexNode } from "../src/node/node.js";
+import { resolveNodeOptions } from "../src/node/options.js";
+import { TestEnv, check } from "../src/testkit/index.js";
+import { alive, runnerPids } from "./helpers/runners.js";
+
+/** `nex_runner_invocations` of the default namespace's v8 runners, by runner index. */
+async function perRunner(node: NexNode): Promise<Map<string, number>> {
+  const text = await (await fetch(node.metricsUrl!)).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^nex_runner_invocations\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+    if (labels["namespace"] === "default" && labels["type"] === "v8") out.set(labels["runner"]!, Number(m[2]));
+  }
+  return out;
+}
+
+/** The runner processes of the node as the metrics count them. */
+async function runnerGauge(node: NexNode): Promise<number> {
+  const text = await (await fetch(node.metricsUrl!)).text();
+  return Number(/^nex_node_runners\{type="v8"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+}
+
+/** What `nex ls --json` says about one function. */
+async function listed(env: TestEnv, name: string): Promise<{ state: string; invocations: number; restarts: number } | undefined> {
+  const r = await env.cli(["ls", "--json", "--name", name]);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { name: string; state: string; invocations: number; restarts: number }[]).find((w) => w.name === name);
+}
+
+/** Sends `n` requests at once, each with its own payload, and checks each got its own answer. */
+async function burst(client: NexClient, subject: string, n: number, tag: string): Promise<void> {
+  const replies = await Promise.all(Array.from({ length: n }, (_, i) => client.invoke(subject, `${tag}-${i}`, { timeoutMs: 20_000 })));
+  assert.deepEqual(
+    replies.map((m) => m.string()),
+    Array.from({ length: n }, (_, i) => `echo:${tag}-${i}`),
+  );
+}
+
+const ECHO = `(subject, payload) => "echo:" + new TextDecoder().decode(payload)`;
+
+void describe("runners per namespace", () => {
+  let env: TestEnv;
+  let node: NexNode;
+  let client: NexClient;
+  let nc: NatsConnection;
+
+  before(async () => {
+    env = await TestEnv.start();
+    // v8 only, so every runner process this test sees is a v8 one (a wasm runtime would warm two of its own).
+    node = await env.node({ runnersPerNamespace: 2, metricsPort: 0, types: ["v8"] });
+    client = await env.client();
+    nc = await env.nc();
+  });
+  after(async () => env.stop());
+
+  void test("runners - the option is checked: 1 to 16", () => {
+    const base = { connection: { servers: ["nats://127.0.0.1:4222"] }, sandbox: false };
+    assert.equal(resolveNodeOptions(base).tunables.runnersPerNamespace, 1, "one runner by default");
+    assert.equal(resolveNodeOptions({ ...base, runnersPerNamespace: 16 }).tunables.runnersPerNamespace, 16);
+    for (const bad of [0, 17, 1.5, -1]) {
+      assert.throws(
+        () => resolveNodeOptions({ ...base, runnersPerNamespace: bad }),
+        (e: unknown) => e instanceof NexError && e.code === "NEX_E_INVALID_FIELD" && /runners/.test(e.message),
+        String(bad),
+      );
+    }
+  });
+
+  void test("runners - a namespace has two runner processes, and 200 concurrent requests are answered once each, by both", async () => {
+    await env.deployJs(client, "spread", ECHO, ["spread"]);
+    assert.equal(runnerPids().length, 2, "two runner processes");
+    assert.equal(await runnerGauge(node), 2, "the node's metrics count both");
+    await burst(client, "spread", 200, "a");
+    const per = await perRunner(node);
+    assert.deepEqual([...per.keys()].sort(), ["0", "1"]);
+    assert.ok(per.get("0")! > 0 && per.get("1")! > 0, `both runners served: ${JSON.stringify([...per])}`);
+    assert.equal(per.get("0")! + per.get("1")!, 200, "each request ran once");
+    assert.equal((await listed(env, "spread"))?.invocations, 200, "nex ls shows the sum");
+    const [inspected] = await client.inspect("spread");
+    const recent = inspected?.recentInvocations ?? [];
+    assert.equal(recent.length, 50, "activity merged from both, capped as for one runner");
+    assert.deepEqual(recent.map((r) => r.time), [...recent.map((r) => r.time)].sort(), "oldest first");
+  });
+
+  void test("runners - a killed runner leaves the function answering through the other, and comes back with it", async () => {
+    const restarted: NexEvent[] = [];
+    const sub = nc.subscribe(subjects.event("default", "runner_restarted"), { callback: (_e, m) => void restarted.push(m.json<NexEvent>()) });
+    await nc.flush();
+    const before = (await listed(env, "spread"))!.invocations;
+    const pids = runnerPids();
+    assert.equal(pids.length, 2);
+    const victim = pids[0]!;
+    process.kill(victim, "SIGKILL");
+    await check(() => !alive(victim));
+    // The survivor answers (a request the server still routed to the dead connection gets no reply, so ask again).
+    await check(async () => (await client.invoke("spread", "still", { timeoutMs: 1_000 })).string() === "echo:still");
+    const event = await check(() => restarted[0]);
+    const index = String((event.data as { runner?: number }).runner);
+    assert.match(index, /^[01]$/, "the event names the runner");
+    // Respawned: two runners again, the killed one replaced.
+    await check(() => {
+      const now = runnerPids();
+      return now.length === 2 && !now.includes(victim);
+    }, 30_000);
+    // The new process holds the function again: it serves a share of the requests.
+    await check(async () => {
+      await burst(client, "spread", 20, "b");
+      return ((await perRunner(node)).get(index) ?? 0) > 0;
+    }, 30_000);
+    sub.unsubscribe();
+    const after = (await listed(env, "spread"))!;
+    assert.equal(after.state, "running");
+    assert.ok(after.invocations >= before, `counters never go back: ${after.invocations} after ${before}`);
+    assert.equal(after.restarts, 1, "one runner died under it");
+  });
+
+  void test("runners - a stop removes the function from both runners", async () => {
+    await env.deployJs(client, "gone", ECHO, ["gone"]);
+    await burst(client, "gone", 50, "c");
+    await client.stop("gone");
+    assert.equal(await listed(env, "gone"), undefined);
+    // Were it left in either runner, that one would take every message of the queue group and answer.
+    for (let i = 0; i < 5; i++) await assert.rejects(client.invoke("gone", `x${i}`, { timeoutMs: 1_000 }), "no runner answers any more");
+    // Both runners still run, and only the other function is left in them.
+    assert.equal(runnerPids().length, 2);
+    await burst(client, "spread", 10, "d");
+  });
+
+  void test("runners - a durable function's consumer allows concurrency × replicas × runners unacknowledged messages, and each message runs once", async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "RUNNERS_DONE", subjects: ["rdone.>"] });
+    const fn = `(subject, payload) => { messaging.publish("rdone." + new TextDecoder().decode(payload), "1"); return "ok"; }`;
+    await env.deployJs(client, "steady", fn, ["steady.in"], { durable: true, maxConcurrency: 3 });
+    const stream = subjects.triggerStream("default", "steady");
+    const info = await jsm.consumers.info(stream, TRIGGER_CONSUMER);
+    assert.equal(info.config.max_ack_pending, 3 * 1 * 2);
+    for (let i = 0; i < 100; i++) nc.publish("steady.in", `m${i}`);
+    await nc.flush();
+    const done = await check(async () => {
+      const s = await jsm.streams.info("RUNNERS_DONE", { subjects_filter: "rdone.>" });
+      return Object.keys(s.state.subjects ?? {}).length === 100 ? s : undefined;
+    }, 30_000);
+    assert.deepEqual(Object.values(done.state.subjects ?? {}).filter((n) => n !== 1), [], "no message ran twice");
+    await client.stop("steady", { deleteStream: true });
+  });
+});

@@ -82,6 +82,14 @@ void describe("runners per namespace", () => {
     await env.deployJs(client, "spread", ECHO, ["spread"]);
     assert.equal(runnerPids().length, 2, "two runner processes");
     assert.equal(await runnerGauge(node), 2, "the node's metrics count both");
+    const info = await client.info(node.id);
+    assert.equal(info.runnersPerNamespace, 2);
+    assert.deepEqual(
+      (info.runners ?? []).map((r) => [r.type, r.namespace, r.runner]).sort(),
+      [["v8", "default", 0], ["v8", "default", 1]],
+      "INFO lists both runners",
+    );
+    assert.deepEqual((info.runners ?? []).map((r) => r.pid).sort(), runnerPids().sort(), "with their processes");
     await burst(client, "spread", 200, "a");
     const per = await perRunner(node);
     assert.deepEqual([...per.keys()].sort(), ["0", "1"]);

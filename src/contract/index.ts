@@ -54,6 +54,7 @@ export type {
   ListReply,
   ListRequest,
   NodeInfo,
+  RunnerInfo,
   NodeState,
   NodeSummary,
   PingRequest,

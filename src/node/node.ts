@@ -451,7 +451,12 @@ export class NexNode {
           stateStore: !this.reconciler ? "none" : this.reconciler.lost ? "lost" : "ok",
           maximums: this.opts.maximums,
           cpuLimits: this.runtimes.get("native")?.limitSupport?.().cpus ?? false,
+          runnersPerNamespace: this.opts.tunables.runnersPerNamespace,
+          // The list refreshes the runners' counters, so it comes first.
           workloadList: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns),
+          runners: [...this.runtimes].flatMap(([type, rt]) =>
+            (rt.processes?.() ?? []).filter((p) => ns === SYSTEM_NAMESPACE || p.namespace === ns).map((p) => ({ type, ...p })),
+          ),
         };
         return info;
       }),

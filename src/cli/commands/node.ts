@@ -229,6 +229,11 @@ export function nodeCommand(): Command {
                 `processes ${info.maximums.maxProcesses}, cpus ${info.maximums.cpus}${info.cpuLimits ? "" : " (cannot limit CPU here)"}`,
             ],
             ["tags", Object.entries(info.tags).map(([k, v]) => `${k}=${v}`).join(" ")],
+            [
+              "runners",
+              `${info.runnersPerNamespace ?? 1} per namespace; ` +
+                ((info.runners ?? []).map((r) => `${r.type}/${r.namespace}#${r.runner} pid ${r.pid}${r.invocations === undefined ? "" : ` ${r.invocations} calls`}`).join(", ") || "none running"),
+            ],
           ],
         );
         process.stdout.write("\n");

@@ -78,6 +78,17 @@ void describe("runners per namespace", () => {
     }
   });
 
+  void test("runners - nex node up --runners takes 1 to 16, and nex node info shows the runners", async () => {
+    for (const bad of ["0", "17"]) {
+      const r = await env.cli(["node", "up", "--runners", bad]);
+      assert.notEqual(r.code, 0, bad);
+      assert.match(r.stderr, /NEX_E_INVALID_FIELD: (--)?runners: must be an integer/, bad);
+    }
+    const info = await env.cli(["node", "info", node.id]);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, /runners\s+2 per namespace; v8\/default#0 pid \d+.*, v8\/default#1 pid \d+/);
+  });
+
   void test("runners - a namespace has two runner processes, and 200 concurrent requests are answered once each, by both", async () => {
     await env.deployJs(client, "spread", ECHO, ["spread"]);
     assert.equal(runnerPids().length, 2, "two runner processes");

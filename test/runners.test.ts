@@ -4,6 +4,8 @@
  * functions while the others keep serving. Which runner served what is read from the node's per-runner metrics
  * (`nex_runner_invocations`, from each runner's own counters over the stats IPC).
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -12,7 +14,7 @@ import type { NexClient } from "../src/client/index.js";
 import { NexError, TRIGGER_CONSUMER, subjects, type NexEvent } from "../src/contract/index.js";
 import type { NexNode } from "../src/node/node.js";
 import { resolveNodeOptions } from "../src/node/options.js";
-import { TestEnv, check } from "../src/testkit/index.js";
+import { REPO_ROOT, TestEnv, check } from "../src/testkit/index.js";
 import { alive, runnerPids } from "./helpers/runners.js";
 
 /** `nex_runner_invocations` of the default namespace's v8 runners, by runner index. */
@@ -173,5 +175,24 @@ void describe("runners per namespace", () => {
     }, 30_000);
     assert.deepEqual(Object.values(done.state.subjects ?? {}).filter((n) => n !== 1), [], "no message ran twice");
     await client.stop("steady", { deleteStream: true });
+  });
+
+  // Last, as its node adds runner processes of its own.
+  void test("runners - wasm runners are as many, and share a wasm function's load", async () => {
+    const wasmNode = await env.node({ name: "wasm-runners", types: ["wasm"], runnersPerNamespace: 2, warmRunners: false });
+    const { location, sha256 } = await client.uploadArtifact("echo.wasm", readFileSync(join(REPO_ROOT, "examples", "wasm", "echo", "echo.wasm")));
+    await client.deploy({ name: "wecho", type: "wasm", location, sha256, triggers: ["wecho"] }, { node: wasmNode.id });
+    const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => client.invoke("wecho", `w${i}`, { timeoutMs: 20_000 })));
+    assert.deepEqual(
+      replies.map((m) => m.string()),
+      Array.from({ length: 100 }, (_, i) => `w${i}wecho`),
+    );
+    const info = await client.info(wasmNode.id);
+    const runners = (info.runners ?? []).filter((r) => r.type === "wasm");
+    assert.deepEqual(runners.map((r) => r.runner).sort(), [0, 1], "two wasm runners");
+    assert.ok(runners.every((r) => (r.invocations ?? 0) > 0), `both served: ${JSON.stringify(runners.map((r) => r.invocations))}`);
+    assert.equal(runners.reduce((n, r) => n + (r.invocations ?? 0), 0), 100, "each request ran once");
+    assert.equal(info.workloadList.find((w) => w.name === "wecho")?.invocations, 100);
+    await client.stop("wecho");
   });
 });

@@ -237,9 +237,16 @@ export class FunctionRuntime implements Runtime {
   /** Deploys what the namespace holds into a runner that replaces a dead one. */
   private async redeployHeld(slot: Slot, r: Runner, proc: RunnerProcess): Promise<void> {
     for (const d of [...slot.functions.values()]) {
+      // Stopped while the ones before it were redeployed.
+      if (!slot.functions.has(d.spec.id)) continue;
       const c = d.counts[r.index]!;
       try {
         await proc.request({ t: "deploy", spec: d.spec, code: d.code, connection: d.connection }, this.host.tunables.deployTimeoutMs);
+        if (!slot.functions.has(d.spec.id)) {
+          // Stopped while it was being redeployed here: the stop may have reached this runner before the deploy.
+          await proc.request<StopReply>({ t: "stop", id: d.spec.id }, 30_000).catch(() => undefined);
+          continue;
+        }
         c.stats = { ...c.stats, state: "running" };
       } catch (err) {
         const e = NexError.from(err);

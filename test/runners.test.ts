@@ -177,6 +177,25 @@ void describe("runners per namespace", () => {
     await client.stop("steady", { deleteStream: true });
   });
 
+  void test("runners - each scheduled tick runs once, in one runner, and the runners take turns", async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "RUNNERS_TICKS", subjects: ["rtick.>"] });
+    const before = new Map(((await client.info(node.id)).runners ?? []).map((r) => [r.runner, r.invocations ?? 0]));
+    const source = `(subject, payload, ctx) => { messaging.publish("rtick." + Date.parse(ctx.scheduledAt), "1"); }`;
+    await env.deployJs(client, "clock", source, [], { schedule: "@every 1s" });
+    const seen = await check(async () => {
+      const st = await jsm.streams.info("RUNNERS_TICKS", { subjects_filter: "rtick.>" });
+      return Object.keys(st.state.subjects ?? {}).length >= 4 ? st.state.subjects : undefined;
+    }, 30_000);
+    assert.deepEqual(Object.entries(seen).filter(([, n]) => n !== 1), [], "no tick ran twice");
+    // Only the ticks ran in this test, so what each runner counted since is its share of them (read while the
+    // runners still hold the function: what they count is for the functions they hold).
+    const runners = (await client.info(node.id)).runners ?? [];
+    await client.stop("clock");
+    const share = runners.map((r) => (r.invocations ?? 0) - (before.get(r.runner) ?? 0));
+    assert.ok(share.every((n) => n > 0), `both runners ran ticks: ${JSON.stringify(share)}`);
+  });
+
   // Last, as its node adds runner processes of its own.
   void test("runners - wasm runners are as many, and share a wasm function's load", async () => {
     const wasmNode = await env.node({ name: "wasm-runners", types: ["wasm"], runnersPerNamespace: 2, warmRunners: false });

@@ -7,7 +7,9 @@
  * - The trigger stream (`NEX_TRIG_<ns>~<name>`) is a work queue: a message leaves it when acknowledged. It sends no
  *   publish acknowledgements, so a request to a durable trigger gets the function's reply and not the stream's.
  * - The consumer is pull-based, `max_ack_pending` is the function's concurrency times its replicas times the
- *   node's runners per namespace (each runner pulls up to the concurrency; a backlog drains at the function's pace), `ack_wait` outlasts a wait in the runner and one invocation (twice the timeout, plus slack), `max_deliver` is the deploy's.
+ *   node's runners per namespace (each runner pulls up to the concurrency; a backlog drains at the function's pace),
+ *   `ack_wait` outlasts a wait in the runner and one invocation (twice the timeout, plus slack), `max_deliver` is the
+ *   deploy's.
  * - Retries wait for the deploy's backoff: the runner naks with the delay, as consumer-side backoff would cut
  *   `ack_wait` to the first delay on 2.9.
  * - Dead letters (`NEX_DLQ_<ns>`, subjects `$NEX.DLQ.<ns>.<name>`) carry the original subject and headers, the

@@ -31,6 +31,7 @@ try {
       name: "bench",
       types: args.types,
       warmRunners: args.warmRunners ?? true,
+      runnersPerNamespace: args.runnersPerNamespace,
       heartbeatIntervalMs: 60_000,
       // The benchmark's own loopback server has no accounts: every client there is the benchmark.
       insecure: true,

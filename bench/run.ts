@@ -10,7 +10,7 @@ import { BenchEnv, REPO_ROOT } from "./lib/env.js";
 import { describeMachine } from "./lib/proc.js";
 import { checkTargets, renderMarkdown, renderText } from "./lib/report.js";
 import type { BenchResults } from "./lib/results.js";
-import { buildGoEcho, deployAll, seedKv, type Row } from "./lib/workloads.js";
+import { MULTI_RUNNERS, buildGoEcho, deployAll, deployMultiRunnerJs, seedKv, type Row } from "./lib/workloads.js";
 import { cliSuite, coldKinds, coldStartSuite } from "./suites/coldstart.js";
 import { densitySuite } from "./suites/density.js";
 import { designSuite } from "./suites/design.js";
@@ -49,7 +49,7 @@ async function run(cfg: BenchConfig, env: BenchEnv): Promise<BenchResults> {
       progress("deploying the workloads");
       const rows: Row[] = await deployAll(env, nc, client, node.ready.id, go);
       if (has("latency")) res.latency = await latencySuite(nc, rows, cfg, progress);
-      if (has("throughput")) res.throughput = await throughputSuite(nc, rows, cfg, progress);
+      if (has("throughput")) res.throughput = await throughputRows(env, nc, client, rows, cfg);
       if (has("design")) res.design = await designSuite(env, nc, cfg, rows, progress);
       for (const r of rows) if (!("na" in r)) await r.stop();
     }
@@ -62,6 +62,25 @@ async function run(cfg: BenchConfig, env: BenchEnv): Promise<BenchResults> {
   }
   if (has("density")) res.density = await densitySuite(env, nc, client, cfg, progress);
   return { ...res, targets: checkTargets(res) };
+}
+
+/**
+ * Section 2's rows: the main node's, and the JS echo on a second node with MULTI_RUNNERS runners per namespace
+ * (right after the single-runner JS echo), all in one round-robin.
+ */
+async function throughputRows(env: BenchEnv, nc: Awaited<ReturnType<BenchEnv["nc"]>>, client: NexClient, rows: Row[], cfg: BenchConfig): Promise<BenchResults["throughput"]> {
+  progress(`starting a node with ${MULTI_RUNNERS} runners per namespace`);
+  const multi = await env.node("multi", { types: ["v8"], runnersPerNamespace: MULTI_RUNNERS });
+  try {
+    const row = await deployMultiRunnerJs(nc, client, multi.ready.id);
+    const at = rows.findIndex((r) => r.key === "js");
+    const all = [...rows.slice(0, at + 1), row, ...rows.slice(at + 1)];
+    const out = await throughputSuite(nc, all, cfg, progress);
+    if (!("na" in row)) await row.stop();
+    return out;
+  } finally {
+    await env.stopChild(multi);
+  }
 }
 
 /** Replaces the latest-results block of docs/performance.md (only a full run's results belong there). */

@@ -71,6 +71,8 @@ export interface NodeProcessArgs {
   dataDir: string;
   types?: ("v8" | "wasm" | "native")[];
   warmRunners?: boolean;
+  /** Runner processes per namespace and engine (the node's default, 1, when not given). */
+  runnersPerNamespace?: number;
   /** Directories the node reads file:// artifacts from: the repository (examples) and the run's own directory. */
   allowFileDirs?: string[];
 }

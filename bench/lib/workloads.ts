@@ -126,6 +126,25 @@ async function kvClientRow(nc: NatsConnection): Promise<Row> {
   }
 }
 
+/** Runner processes per namespace of the node the multi-runner row runs on. */
+export const MULTI_RUNNERS = 2;
+
+/**
+ * The JS echo on a node with MULTI_RUNNERS runners per namespace (its own node, so the single-runner row is
+ * unchanged): the function is loaded into each runner and their queue group splits the requests.
+ */
+export async function deployMultiRunnerJs(nc: NatsConnection, client: NexClient, nodeId: string): Promise<Row> {
+  return deployRow(
+    nc,
+    client,
+    nodeId,
+    `JS echo, ${MULTI_RUNNERS} runners`,
+    "js2",
+    { name: "bench-js-echo-runners", type: "v8", triggers: ["bench.js.echo.runners"], ...fileArtifact(ARTIFACTS.jsEcho) },
+    { subject: "bench.js.echo.runners", payload: enc.encode(PAYLOAD), check: expectJsEcho("bench.js.echo.runners") },
+  );
+}
+
 /** Deploys every workload of sections 1 and 2 (the raw responder first), in the order of the table. */
 export async function deployAll(env: BenchEnv, nc: NatsConnection, client: NexClient, nodeId: string, go: string | { na: string }): Promise<Row[]> {
   const rows: Row[] = [];

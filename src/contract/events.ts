@@ -40,7 +40,7 @@ export interface EventDataMap {
   node_stopped: { nodeId: string };
   node_lameduck: { delayMs: number };
   node_lost: { lostNodeId: string; lastSeenMsAgo: number; workloads: number };
-  runner_restarted: { kind: WorkloadType; namespace: string; reason: string; functions: number; delayMs: number };
+  runner_restarted: { kind: WorkloadType; namespace: string; runner?: number; reason: string; functions: number; delayMs: number };
   workload_deployed: { name: string; type: WorkloadType; triggers: string[]; sha256?: string; restored: boolean; replaced?: string; generation?: number; how?: "deployed" | "placed" | "resumed" };
   workload_stopped: { name: string; type: WorkloadType; reason: string };
   workload_failed: { name?: string; type?: WorkloadType; code: ErrorCode; message: string };
@@ -52,7 +52,7 @@ export interface EventDataMap {
   workload_refused: { name: string; reason: string };
   state_store_lost: { instances: number; known: number };
   state_store_restored: { restored: number };
-  runner_unresponsive: { kind: WorkloadType; namespace: string; silentMs: number; functions: number };
+  runner_unresponsive: { kind: WorkloadType; namespace: string; runner?: number; silentMs: number; functions: number };
   schedule_skipped: { name: string; tick: string; reason: string };
   dead_lettered: { name: string; subject: string; messageId: string; deliveries: number; code: string; message: string };
 }

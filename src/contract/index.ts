@@ -62,6 +62,7 @@ export type {
   RequestedWorkload,
   RequestedLimits,
   RestartPolicy,
+  RunnerInfo,
   StopReply,
   StopRequest,
   WorkloadMaximums,

@@ -212,7 +212,24 @@ export interface NodeInfo extends NodeSummary {
   maximums: WorkloadMaximums;
   /** Whether the node can hold native workloads to a CPU limit (it needs a cgroup cpu controller). */
   cpuLimits: boolean;
+  /** Runner processes per namespace and function engine (`--runners`); absent from older nodes. */
+  runnersPerNamespace?: number;
+  /** The runner processes of the namespaces the asker may see (all of them for the control plane); absent from older nodes. */
+  runners?: RunnerInfo[];
   workloadList: WorkloadSummary[];
+}
+
+/** One runner process, in INFO. */
+export interface RunnerInfo {
+  type: WorkloadType;
+  namespace: string;
+  /** Which of the namespace's runners of this type (0 to runnersPerNamespace - 1). */
+  runner: number;
+  pid: number;
+  /** Resident memory at the last stats refresh. */
+  rssBytes?: number;
+  /** Invocations the process answered for the functions it holds now, since it started. */
+  invocations?: number;
 }
 
 /** Body of PING (optional). */

@@ -6,8 +6,10 @@
  *
  * - The trigger stream (`NEX_TRIG_<ns>~<name>`) is a work queue: a message leaves it when acknowledged. It sends no
  *   publish acknowledgements, so a request to a durable trigger gets the function's reply and not the stream's.
- * - The consumer is pull-based, `max_ack_pending` is the function's concurrency times its replicas (a backlog drains
- *   at the function's pace), `ack_wait` outlasts a wait in the runner and one invocation (twice the timeout, plus slack), `max_deliver` is the deploy's.
+ * - The consumer is pull-based, `max_ack_pending` is the function's concurrency times its replicas times the
+ *   node's runners per namespace (each runner pulls up to the concurrency; a backlog drains at the function's pace),
+ *   `ack_wait` outlasts a wait in the runner and one invocation (twice the timeout, plus slack), `max_deliver` is the
+ *   deploy's.
  * - Retries wait for the deploy's backoff: the runner naks with the delay, as consumer-side backoff would cut
  *   `ack_wait` to the first delay on 2.9.
  * - Dead letters (`NEX_DLQ_<ns>`, subjects `$NEX.DLQ.<ns>.<name>`) carry the original subject and headers, the
@@ -34,6 +36,8 @@ export interface DurableDeps {
   agent(ns: string): Promise<NatsConnection>;
   triggerStreamBytes: number;
   dlqBytes: number;
+  /** Runner processes per namespace: each consumes a durable function's stream at its concurrency. */
+  runnersPerNamespace: number;
   log(line: string): void;
 }
 
@@ -92,7 +96,7 @@ export class DurableTriggers {
       // Twice the timeout: a delivery may wait behind a busy invocation in its runner before its own one starts.
       ack_wait: (2 * spec.timeoutMs + ACK_SLACK_MS) * 1_000_000,
       max_deliver: spec.maxDeliver,
-      max_ack_pending: Math.max(1, (spec.maxConcurrency ?? 1) * spec.replicas),
+      max_ack_pending: Math.max(1, (spec.maxConcurrency ?? 1) * spec.replicas * this.d.runnersPerNamespace),
     };
     try {
       const info = await jsm.consumers.info(name, TRIGGER_CONSUMER);

@@ -38,7 +38,9 @@ export function metricsSource(d: NodeMetricsDeps): NodeMetricsSource {
     version: VERSION,
     async sample(): Promise<NodeSample> {
       await d.workloads.refreshStats();
-      const runners = [...d.runtimes].flatMap(([type, rt]) => (rt.processes?.() ?? []).map((p) => ({ namespace: p.namespace, type, rssBytes: p.rssBytes })));
+      const runners = [...d.runtimes].flatMap(([type, rt]) =>
+        (rt.processes?.() ?? []).map((p) => ({ namespace: p.namespace, type, runner: p.runner, rssBytes: p.rssBytes, invocations: p.invocations })),
+      );
       return {
         workloads: d.workloads.current().map((w) => sampleOf(w.spec, w.stats)),
         runners,

@@ -223,6 +223,7 @@ export class NexNode {
             agent: (ns) => tenancy.agent(ns),
             triggerStreamBytes: opts.triggerStreamBytes,
             dlqBytes: opts.dlqBytes,
+            runnersPerNamespace: opts.tunables.runnersPerNamespace,
             log,
           });
           stores = { desired, leases, durable };
@@ -469,7 +470,12 @@ export class NexNode {
           stateStore: !this.reconciler ? "none" : this.reconciler.lost ? "lost" : "ok",
           maximums: this.opts.maximums,
           cpuLimits: this.runtimes.get("native")?.limitSupport?.().cpus ?? false,
+          runnersPerNamespace: this.opts.tunables.runnersPerNamespace,
+          // The list refreshes the runners' counters, so it comes first.
           workloadList: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns),
+          runners: [...this.runtimes].flatMap(([type, rt]) =>
+            (rt.processes?.() ?? []).filter((p) => ns === SYSTEM_NAMESPACE || p.namespace === ns).map((p) => ({ type, ...p })),
+          ),
         };
         return info;
       }),

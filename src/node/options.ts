@@ -73,6 +73,8 @@ export interface NodeOptions {
   metricsHost?: string;
   /** Export invocation traces over OTLP/HTTP to this URL (`/v1/traces` is added to a bare host); off by default. */
   otlpEndpoint?: string;
+  /** Runner processes per namespace and function engine (1 to 16); every function is loaded into each. Default 1. */
+  runnersPerNamespace?: number;
 }
 
 /**
@@ -116,6 +118,10 @@ export const NODE_DEFAULTS = {
   runnerPingMs: 2_000,
   /** How long a runner may stay silent (frozen, stopped) before it is killed and respawned with its functions. */
   runnerUnresponsiveMs: 10_000,
+  /** Runner processes per namespace and engine; each holds every function of the namespace, queue groups split the load. */
+  runnersPerNamespace: 1,
+  /** The most runner processes per namespace and engine. */
+  maxRunnersPerNamespace: 16,
   /** Log and event history kept per namespace. */
   feedMiB: 64,
   /** Unprocessed messages one durable function keeps; beyond it, new messages are refused. */
@@ -203,9 +209,10 @@ export function resolveWorkloadUser(user: string | undefined): { uid: number; gi
 }
 
 /** A positive integer option, or NEX_E_INVALID_FIELD naming it. */
-export function positiveInt(v: number | undefined, name: string, dflt: number, min = 1): number {
+export function positiveInt(v: number | undefined, name: string, dflt: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < min) throw new NexError("NEX_E_INVALID_FIELD", `${name}: must be an integer of at least ${min}, not ${String(v)}`);
+  if (v > max) throw new NexError("NEX_E_INVALID_FIELD", `${name}: must be an integer from ${min} to ${max}, not ${String(v)}`);
   return v;
 }
 
@@ -301,6 +308,13 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
       logLinesPerInvocation: positiveInt(t.logLinesPerInvocation, "logLinesPerInvocation", NODE_DEFAULTS.logLinesPerInvocation),
       logBytesPerSecond: positiveInt(t.logBytesPerSecond, "logBytesPerSecond", NODE_DEFAULTS.logBytesPerSecond, 1_024),
       logLineBytes: positiveInt(t.logLineBytes, "logLineBytes", NODE_DEFAULTS.logLineBytes, 256),
+      runnersPerNamespace: positiveInt(
+        o.runnersPerNamespace ?? t.runnersPerNamespace,
+        "runners",
+        NODE_DEFAULTS.runnersPerNamespace,
+        1,
+        NODE_DEFAULTS.maxRunnersPerNamespace,
+      ),
     },
     insecure: o.insecure ?? false,
     authHome: o.authHome,

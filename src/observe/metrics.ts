@@ -33,7 +33,11 @@ export interface WorkloadSample {
 export interface RunnerSample {
   namespace: string;
   type: string;
+  /** Which of the namespace's runners of this type. */
+  runner: number;
   rssBytes?: number;
+  /** Invocations the process answered for the functions it holds now. */
+  invocations?: number;
 }
 
 /** A fresh reading of the node. */
@@ -142,7 +146,13 @@ export class NodeMetrics {
       workloads: new Gauge({ name: "nex_node_workloads", help: "Workloads running on the node", labelNames: ["namespace", "type"], registers }),
       runners: new Gauge({ name: "nex_node_runners", help: "Runner processes of the node", labelNames: ["type"], registers }),
       reconnects: new Counter({ name: "nex_node_nats_reconnects_total", help: "Times the node's NATS connection reconnected", registers }),
-      runnerRss: new Gauge({ name: "nex_runner_resident_memory_bytes", help: "Resident memory of a runner process", labelNames: ["namespace", "type"], registers }),
+      runnerRss: new Gauge({ name: "nex_runner_resident_memory_bytes", help: "Resident memory of a runner process", labelNames: ["namespace", "type", "runner"], registers }),
+      runnerInvocations: new Gauge({
+        name: "nex_runner_invocations",
+        help: "Invocations a runner process answered for the functions it holds now, since it started",
+        labelNames: ["namespace", "type", "runner"],
+        registers,
+      }),
       invocations: new Counter({ name: "nex_function_invocations_total", help: "Function invocations", labelNames, registers }),
       failures: new Counter({ name: "nex_function_failures_total", help: "Failed function invocations, by error code", labelNames: [...labelNames, "code"], registers }),
       inFlight: new Gauge({ name: "nex_function_in_flight", help: "Function invocations running or waiting", labelNames, registers }),
@@ -192,10 +202,13 @@ export class NodeMetrics {
     m.reconnects.inc(s.natsReconnects);
     m.runners.reset();
     m.runnerRss.reset();
+    m.runnerInvocations.reset();
     const runnersByType = new Map<string, number>();
     for (const r of s.runners) {
       runnersByType.set(r.type, (runnersByType.get(r.type) ?? 0) + 1);
-      if (r.rssBytes !== undefined) m.runnerRss.set({ namespace: r.namespace, type: r.type }, r.rssBytes);
+      const labels = { namespace: r.namespace, type: r.type, runner: String(r.runner) };
+      if (r.rssBytes !== undefined) m.runnerRss.set(labels, r.rssBytes);
+      if (r.invocations !== undefined) m.runnerInvocations.set(labels, r.invocations);
     }
     for (const [type, n] of runnersByType) m.runners.set({ type }, n);
     this.applyWorkloads(s.workloads);

@@ -44,7 +44,11 @@ export interface WorkloadActivity {
 /** One process a runtime keeps for many workloads (a runner), for metrics. */
 export interface ProcessStats {
   namespace: string;
+  /** Which of the namespace's runners (0 to runnersPerNamespace - 1). */
+  runner: number;
   pid: number;
+  /** Invocations the process answered for the functions it holds now, at the last stats refresh. */
+  invocations?: number;
   /** Resident memory at the last stats refresh. */
   rssBytes?: number;
 }
@@ -71,6 +75,8 @@ export interface RuntimeTunables {
   logBytesPerSecond: number;
   /** Longest log line, in bytes; longer lines are cut. */
   logLineBytes: number;
+  /** Runner processes per namespace and function engine; every function of the namespace is loaded into each. */
+  runnersPerNamespace: number;
 }
 
 /**

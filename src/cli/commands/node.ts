@@ -37,6 +37,7 @@ export interface NodeUpFlags {
   otlpEndpoint?: string;
   triggerStreamMib?: string;
   dlqMib?: string;
+  runners?: string;
 }
 
 /** Adds the node daemon flags to a command. */
@@ -60,6 +61,10 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--max-cpus <n>", "most CPUs one native workload may ask for, e.g. 0.5 or 2 (default: the host's CPU count)")
     .option("--trigger-stream-mib <n>", `most bytes one durable function's trigger stream keeps, in MiB; past it publishes are refused (default ${NODE_DEFAULTS.triggerStreamMiB})`)
     .option("--dlq-mib <n>", `most bytes one namespace's dead letters keep, in MiB; past it a message that fails for good stays in its trigger stream (default ${NODE_DEFAULTS.dlqMiB})`)
+    .option(
+      "--runners <n>",
+      `runner processes per namespace and function engine, 1 to ${NODE_DEFAULTS.maxRunnersPerNamespace}; each loads every function of its namespace and they share its load (default ${NODE_DEFAULTS.runnersPerNamespace})`,
+    )
     .option("--no-auto-create-buckets", "do not create missing KV / object store buckets for functions")
     .option(
       "--allow-egress <host|cidr>",
@@ -115,6 +120,7 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     maxCpus: numberFlag(f.maxCpus, "--max-cpus"),
     triggerStreamMiB: intFlag(f.triggerStreamMib, "--trigger-stream-mib"),
     dlqMiB: intFlag(f.dlqMib, "--dlq-mib"),
+    runnersPerNamespace: intFlag(f.runners, "--runners"),
     autoCreateBuckets: f.autoCreateBuckets,
     allowEgress: f.allowEgress.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
     warmRunners: f.warm,
@@ -223,6 +229,11 @@ export function nodeCommand(): Command {
                 `processes ${info.maximums.maxProcesses}, cpus ${info.maximums.cpus}${info.cpuLimits ? "" : " (cannot limit CPU here)"}`,
             ],
             ["tags", Object.entries(info.tags).map(([k, v]) => `${k}=${v}`).join(" ")],
+            [
+              "runners",
+              `${info.runnersPerNamespace ?? 1} per namespace; ` +
+                ((info.runners ?? []).map((r) => `${r.type}/${r.namespace}#${r.runner} pid ${r.pid}${r.invocations === undefined ? "" : ` ${r.invocations} calls`}`).join(", ") || "none running"),
+            ],
           ],
         );
         process.stdout.write("\n");

@@ -55,7 +55,8 @@ export type RestartPolicy = "never" | "on-failure" | "always";
 export type NodeState = "starting" | "running" | "lameduck" | "stopping" | "stopped";
 
 /** A workload's state on its node. */
-export type WorkloadState = "starting" | "running" | "backoff" | "stopping" | "stopped" | "exited" | "failed";
+/** `idle`: a JS function deployed and subscribed whose isolate was freed for being idle; its next message wakes it. */
+export type WorkloadState = "starting" | "running" | "idle" | "backoff" | "stopping" | "stopped" | "exited" | "failed";
 
 /** What a user asks a node to run (the body of DEPLOY). */
 export interface DeployRequest {

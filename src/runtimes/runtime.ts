@@ -33,6 +33,9 @@ export interface WorkloadStats {
   latencyMs?: { p50: number; p99: number };
   /** Memory in use, in bytes (native: the workload's cgroup, or its main process's RSS without one). */
   memoryBytes?: number;
+  /** JS functions: how often the isolate was freed for being idle, and rebuilt for an invocation after that. */
+  evictions?: number;
+  wakes?: number;
 }
 
 /** What a workload did lately, for INSPECT. */
@@ -71,6 +74,8 @@ export interface RuntimeTunables {
   logBytesPerSecond: number;
   /** Longest log line, in bytes; longer lines are cut. */
   logLineBytes: number;
+  /** How long a JS function may go without an invocation before its isolate is freed (0: never). */
+  idleEvictMs: number;
 }
 
 /**

@@ -94,11 +94,18 @@ async function runScript(spec: WorkloadSpec, source: string, isolate: IVM.Isolat
     throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${describeLoadError(err, filename)}`);
   });
   // Top-level code may loop on host calls, which the isolate's own watchdog does not interrupt.
+  const started = performance.now();
   const guard = setTimeout(() => isolate.isDisposed || isolate.dispose(), spec.timeoutMs + HOST_TIMEOUT_GRACE_MS);
   const user = (await script
     .run(context, { reference: true, timeout: spec.timeoutMs })
     .catch((err: Error) => {
-      const why = isolate.isDisposed ? `it ran past the ${spec.timeoutMs} ms timeout` : describeLoadError(err, filename);
+      // A disposed isolate was stopped by the guard above (its time was up) or by V8 (its memory limit).
+      const outOfTime = performance.now() - started >= spec.timeoutMs;
+      const why = !isolate.isDisposed
+        ? describeLoadError(err, filename)
+        : outOfTime
+          ? `it ran past the ${spec.timeoutMs} ms timeout`
+          : `it exceeded its ${spec.memoryLimitMiB} MiB memory limit`;
       throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${why}`);
     })
     .finally(() => clearTimeout(guard))) as IVM.Reference<unknown>;

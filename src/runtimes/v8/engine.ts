@@ -42,6 +42,29 @@ const TRIP = { arguments: { copy: true }, result: { copy: true, promise: true } 
 
 const NONE: readonly never[] = [];
 
+/**
+ * Most evicted functions of one engine rebuilt at once. A message to each of thousands of idle functions would
+ * otherwise build thousands of isolates together (each about 1.2 MiB, the runner's cores shared among them); the rest
+ * wait their turn, and the function timeout of their invocations starts once their isolate is ready.
+ */
+const WAKES_AT_ONCE = 4;
+
+/** Runs at most `n` of the tasks given to it at once, the others in the order they came. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 /** What the isolate answers for one invocation (see INVOKER). */
 type Answer = { b: Uint8Array | string; h?: Record<string, string> } | { e: { name: string; message: string; stack: string } };
 
@@ -63,7 +86,10 @@ class V8Function implements LoadedFunction {
   private disposed = false;
   /** Waiting for a free slot, in arrival order. */
   private queue: Queued[] = [];
-  /** Admitted and not settled, by id; insertion order is deadline order (every invocation has the same timeout). */
+  /**
+   * Admitted and not settled, by id; insertion order is deadline order (every invocation has the same timeout; one
+   * waiting for its isolate to be built has none until it is, and nothing admitted after it is in an isolate before).
+   */
   private readonly running = new Map<number, Queued>();
   /** Isolates that take no new invocations and go once their last one settles. */
   private readonly retired = new Set<Live>();
@@ -90,6 +116,8 @@ class V8Function implements LoadedFunction {
     private readonly batchSize: number,
     private readonly maxConcurrency: number,
     private readonly logLimits: LogLimits,
+    /** The engine's line for wakes (see WAKES_AT_ONCE). */
+    private readonly inTurn: <T>(task: () => Promise<T>) => Promise<T>,
   ) {}
 
   /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
@@ -124,7 +152,7 @@ class V8Function implements LoadedFunction {
   private async wake(): Promise<Live> {
     if (!this.evicted) return this.build();
     try {
-      const live = await this.build();
+      const live = await this.inTurn(() => this.build());
       this.evicted = false;
       this.wakes++;
       return live;
@@ -251,10 +279,16 @@ class V8Function implements LoadedFunction {
   /** The isolate is being (re)built: the batch goes in once it is ready, if its members have not timed out meanwhile. */
   private sendWhenBuilt(batch: Queued[]): void {
     this.waiting++;
+    // No deadline while the isolate is built (see WAKES_AT_ONCE); the build bounds its own time.
+    for (const q of batch) q.deadline = Infinity;
     this.ensure().then(
       (live) => {
         this.waiting--;
         const alive = batch.filter((q) => this.running.has(q.id));
+        // Their time starts now: a wake may have waited its turn. Later in `running` than anything already in an isolate, so still in deadline order.
+        const deadline = performance.now() + this.spec.timeoutMs;
+        for (const q of alive) q.deadline = deadline;
+        this.timer ??= setTimeout(this.expire, this.spec.timeoutMs);
         if (alive.length > 0) this.send(live, alive);
         this.pump();
       },
@@ -361,7 +395,8 @@ class V8Function implements LoadedFunction {
     const now = performance.now();
     for (const q of this.running.values()) {
       if (q.deadline > now) {
-        this.timer = setTimeout(this.expire, q.deadline - now);
+        // Waiting for its isolate to be built: the timer is armed again once it is.
+        if (q.deadline !== Infinity) this.timer = setTimeout(this.expire, q.deadline - now);
         return;
       }
       this.timedOut(q);
@@ -495,6 +530,7 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
   const logLimits = ctx.logLimits ?? DEFAULT_LOG_LIMITS;
   const loaded = new Set<V8Function>();
   const idleMs = ctx.idleEvictMs ?? 0;
+  const inTurn = limiter(WAKES_AT_ONCE);
   // One sweep for every function: no timer per function, nothing on the invocation path.
   const sweeper =
     idleMs > 0
@@ -511,7 +547,7 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
     async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const source = await toScriptSource(new TextDecoder().decode(code), spec.name);
       const maxConcurrency = Math.max(1, spec.maxConcurrency || WORKLOAD_TYPES.v8.defaultMaxConcurrency);
-      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), maxConcurrency, logLimits);
+      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), maxConcurrency, logLimits, inTurn);
       await fn.init();
       loaded.add(fn);
       return {

@@ -73,6 +73,9 @@ export interface NodeProcessArgs {
   warmRunners?: boolean;
   /** Directories the node reads file:// artifacts from: the repository (examples) and the run's own directory. */
   allowFileDirs?: string[];
+  /** Idle eviction of JS functions (the node's own default when absent). */
+  idleEvictMs?: number;
+  maxWorkloads?: number;
 }
 
 /** The benchmark's server, clients and children. */

@@ -279,6 +279,8 @@ export interface StopReply {
 /** Body of LIST (optional). */
 export interface ListRequest {
   name?: string;
+  /** Paging: where to go on, from a reply's `next`. */
+  offset?: number;
 }
 
 /** Reply to LIST: the workloads of one node in the subject's namespace, and what it knows of the rest. */
@@ -289,6 +291,11 @@ export interface ListReply {
   desired?: DesiredSummary[];
   /** The nodes this node believes are up and serve the namespace: each of them should answer a LIST. */
   liveNodes?: string[];
+  /**
+   * Present when the list did not fit in one message (the server's max_payload): ask this node again with
+   * `offset: next` for the rest. Pages run over the workloads, then the desired workloads.
+   */
+  next?: number;
 }
 
 /** One desired workload: what should run, whatever runs now. */

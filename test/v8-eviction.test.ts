@@ -104,6 +104,25 @@ void describe("v8 idle eviction, in the engine", () => {
     fn.dispose();
   });
 
+  void test("v8 eviction - a function woken in an isolate booted ahead of time logs and calls host services as itself", async () => {
+    const logs: Record<string, string[]> = { one: [], two: [], three: [] };
+    services.createBucket("kv", "spare");
+    const src = (name: string): string => `console.log("loaded ${name}");
+kv("spare").set("${name}", "x");
+(s, p) => { console.log("ran ${name}"); return String(kv("spare").keys().length > 0); }`;
+    const fns: LoadedFunction[] = [];
+    for (const name of ["one", "two", "three"]) {
+      fns.push(await engine.load(spec(name), new TextEncoder().encode(src(name)), { services, log: (_s, line) => void logs[name]!.push(line) }));
+    }
+    for (const fn of fns) await evicted(fn);
+    // The first wake boots its own isolate and one spare; the next ones take a spare each.
+    for (const fn of fns) assert.equal(await call(fn), "true");
+    for (const name of ["one", "two", "three"]) {
+      assert.deepEqual(logs[name], [`loaded ${name}`, `loaded ${name}`, `ran ${name}`], `${name} got its own lines only`);
+    }
+    for (const fn of fns) fn.dispose();
+  });
+
   void test("v8 eviction - a wake that fails gives its callers a coded error; the function stays deployed and wakes later", async () => {
     const flags = services.kv.get("wake")!;
     const src = `const raw = kv("wake").get("mode");

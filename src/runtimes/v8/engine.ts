@@ -25,7 +25,7 @@ import {
   servicesFor,
 } from "../engine.js";
 import { copyable, hostCall } from "./bindings.js";
-import { buildLive, type Live } from "./isolate.js";
+import { buildLive, discard, prepare, type Live, type Prepared } from "./isolate.js";
 import { toScriptSource } from "./source.js";
 
 /**
@@ -48,6 +48,37 @@ const NONE: readonly never[] = [];
  * wait their turn, and the function timeout of their invocations starts once their isolate is ready.
  */
 const WAKES_AT_ONCE = 4;
+
+/** Where a wake gets an isolate booted ahead of time (see `spares`), or undefined to boot its own. */
+type Spares = (memoryLimitMiB: number) => Promise<Prepared | undefined>;
+
+/**
+ * One isolate kept booted for the next wake, so that a wake only runs the function's own script: the runtime's boot
+ * (isolate, context, console and web APIs) is most of a build. Taking it starts the next one; a wake with another
+ * memory limit boots its own, and the spare follows that limit from then on. None is made before the first wake.
+ */
+function spares(logLimits: LogLimits): { take: Spares; close(): void } {
+  let spare: { limit: number; ready: Promise<Prepared | undefined> } | undefined;
+  let closed = false;
+  const refill = (limit: number): void => {
+    spare = { limit, ready: prepare(limit, logLimits).catch(() => undefined) };
+  };
+  return {
+    take: async (limit) => {
+      if (closed) return undefined;
+      const s = spare;
+      refill(limit);
+      if (s?.limit === limit) return s.ready;
+      if (s) void s.ready.then((p) => p && discard(p));
+      return undefined;
+    },
+    close: () => {
+      closed = true;
+      if (spare) void spare.ready.then((p) => p && discard(p));
+      spare = undefined;
+    },
+  };
+}
 
 /** Runs at most `n` of the tasks given to it at once, the others in the order they came. */
 function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
@@ -118,17 +149,19 @@ class V8Function implements LoadedFunction {
     private readonly logLimits: LogLimits,
     /** The engine's line for wakes (see WAKES_AT_ONCE). */
     private readonly inTurn: <T>(task: () => Promise<T>) => Promise<T>,
+    private readonly spare: Spares,
   ) {}
 
   /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
-  build(): Promise<Live> {
-    return buildLive(this.spec, this.source, this.bindings, this.logLimits, {
-      report: (live, outbox) => {
+  build(spare?: Prepared): Promise<Live> {
+    const hooks = {
+      report: (live: Live, outbox: unknown) => {
         this.unload(live, outbox);
         this.pump();
       },
-      died: (live) => this.died(live),
-    });
+      died: (live: Live) => this.died(live),
+    };
+    return buildLive(this.spec, this.source, this.bindings, this.logLimits, hooks, spare);
   }
 
   private async ensure(): Promise<Live> {
@@ -152,7 +185,7 @@ class V8Function implements LoadedFunction {
   private async wake(): Promise<Live> {
     if (!this.evicted) return this.build();
     try {
-      const live = await this.inTurn(() => this.build());
+      const live = await this.inTurn(async () => this.build(await this.spare(this.spec.memoryLimitMiB)));
       this.evicted = false;
       this.wakes++;
       return live;
@@ -531,6 +564,7 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
   const loaded = new Set<V8Function>();
   const idleMs = ctx.idleEvictMs ?? 0;
   const inTurn = limiter(WAKES_AT_ONCE);
+  const spare = spares(logLimits);
   // One sweep for every function: no timer per function, nothing on the invocation path.
   const sweeper =
     idleMs > 0
@@ -547,7 +581,7 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
     async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const source = await toScriptSource(new TextDecoder().decode(code), spec.name);
       const maxConcurrency = Math.max(1, spec.maxConcurrency || WORKLOAD_TYPES.v8.defaultMaxConcurrency);
-      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), maxConcurrency, logLimits, inTurn);
+      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), maxConcurrency, logLimits, inTurn, spare.take);
       await fn.init();
       loaded.add(fn);
       return {
@@ -561,6 +595,7 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
     },
     async close() {
       clearInterval(sweeper);
+      spare.close();
       for (const fn of loaded) fn.dispose();
       loaded.clear();
     },

@@ -105,7 +105,8 @@ function tables(r: BenchResults): Table[] {
               ["RSS node + runners, right after the deploys", fmtMiB(d.rssDeployedBytes)],
               ["RSS node + runners, all idle", `${fmtMiB(d.rssAfterBytes)} (${d.processes} processes; all idle ${round(d.evictedAfterSeconds, 1)} s after the last deploy)`],
               ["RSS per function, idle", `${round(d.rssPerFunctionBytes / 1024, 0)} KiB`],
-              ["first call after eviction (sequential)", `p50 ${fmtMs(d.wake.p50Ms)}, p99 ${fmtMs(d.wake.p99Ms)} (${d.wake.n} functions, ${d.wake.errors} errors)`],
+              ["first call after eviction, one at a time", `p50 ${fmtMs(d.wake.p50Ms)}, p99 ${fmtMs(d.wake.p99Ms)} (${d.wake.n} functions, 50 ms apart, ${d.wake.errors} errors)`],
+              ["first call after eviction, back to back", `p50 ${fmtMs(d.wakeBackToBack.p50Ms)}, p99 ${fmtMs(d.wakeBackToBack.p99Ms)} (${d.wakeBackToBack.n} other functions, ${d.wakeBackToBack.errors} errors)`],
               ["answered exactly once, all waking at once", `${d.answeredOnce} / ${d.functions} (missing ${d.missing}, duplicated ${d.duplicates}, errors ${d.errors}) in ${round(d.askSeconds, 1)} s`],
             ],
     });

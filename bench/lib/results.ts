@@ -38,8 +38,9 @@ export interface DensityResult {
   rssAfterBytes: number;
   rssPerFunctionBytes: number;
   processes: number;
-  /** First call after eviction, one function after another. */
+  /** First call after eviction, one function after another: with a pause between them, and back to back. */
   wake: { n: number; p50Ms: number; p99Ms: number; errors: number };
+  wakeBackToBack: { n: number; p50Ms: number; p99Ms: number; errors: number };
   answeredOnce: number;
   missing: number;
   duplicates: number;

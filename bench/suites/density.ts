@@ -2,7 +2,7 @@
  * Section 4: density. A fresh node in its own process, with a short idle eviction, deploys N JS functions, each on
  * its own subject, and waits until every one of them is idle (its isolate freed). The node's RSS together with its
  * runner processes is read before, right after the deploys and once all are idle; then the first call after eviction
- * is timed on a sample, one function after another, and every function must answer one message exactly once (all of
+ * is timed on a sample, one function after another (apart, then back to back), and every function must answer one message exactly once (all of
  * them waking at once).
  */
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
@@ -20,6 +20,8 @@ const REPLY_WAIT_MS = 15_000;
 const DUPLICATE_GRACE_MS = 500;
 /** The node's idle eviction time in this section. */
 const IDLE_EVICT_MS = 2_000;
+/** The pause between two sampled first calls: each wake then stands alone, as a first call mostly does. */
+const WAKE_GAP_MS = 50;
 /** How long the functions may take to be reported idle after the last deploy. */
 const EVICT_WAIT_MS = 120_000;
 
@@ -55,8 +57,10 @@ export async function densitySuite(env: BenchEnv, nc: NatsConnection, client: Ne
     // Let the runner give back what the last isolates held.
     await new Promise((r) => setTimeout(r, 1_000));
     const after = treeRss(node.pid);
-    progress(`density: first call after eviction, ${cfg.wakeSample} functions one after another`);
-    const wake = await wakeLatency(nc, Math.min(cfg.wakeSample, n));
+    const sample = Math.min(cfg.wakeSample, Math.floor(n / 2));
+    progress(`density: first call after eviction, ${sample} functions ${WAKE_GAP_MS} ms apart, then ${sample} back to back`);
+    const wake = await wakeLatency(nc, 0, sample, WAKE_GAP_MS);
+    const wakeBackToBack = await wakeLatency(nc, sample, sample, 0);
     progress("density: checking that each function answers once");
     const t2 = performance.now();
     const answers = await askEach(nc, n);
@@ -78,6 +82,7 @@ export async function densitySuite(env: BenchEnv, nc: NatsConnection, client: Ne
       rssPerFunctionBytes: (after.bytes - before.bytes) / n,
       processes: after.processes,
       wake,
+      wakeBackToBack,
       askSeconds,
       ...answers,
     };
@@ -100,11 +105,15 @@ async function allIdle(client: NexClient, nodeId: string, n: number): Promise<nu
   return idle;
 }
 
-/** The first request to each of the first `n` (evicted) functions, one after the other: the wake latency. */
-async function wakeLatency(nc: NatsConnection, n: number): Promise<DensityResult["wake"]> {
+/**
+ * The first request to each of `n` evicted functions from `from` on, one after the other with `gapMs` between a reply
+ * and the next request: the wake latency, of lone wakes (a gap) or of wakes in a row (none).
+ */
+async function wakeLatency(nc: NatsConnection, from: number, n: number, gapMs: number): Promise<DensityResult["wake"]> {
   const times: number[] = [];
   let errors = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < from + n; i++) {
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
     const t = performance.now();
     try {
       const m = await nc.request(`bench.dense.${i}`, PAYLOAD, { timeout: 10_000 });

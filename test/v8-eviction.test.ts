@@ -6,6 +6,7 @@ import { MemoryHostServices } from "../src/hostservices/index.js";
 import type { NexClient } from "../src/client/index.js";
 import type { FunctionEngine, FunctionStatus, LoadedFunction } from "../src/runtimes/engine.js";
 import { createV8Engine } from "../src/runtimes/v8/engine.js";
+import { NODE_DEFAULTS, resolveNodeOptions } from "../src/node/options.js";
 import { TestEnv, check } from "../src/testkit/index.js";
 
 /** Idle time of the engine and node under test: short, so that tests wait little for an eviction. */
@@ -17,6 +18,15 @@ const COUNTER = `let n = 0;\n(subject, payload) => (++n) + ":" + new TextDecoder
 function spec(name: string, timeoutMs = 5_000): WorkloadSpec {
   return { id: `${name}-id`, name, namespace: "default", timeoutMs, memoryLimitMiB: 64 } as WorkloadSpec;
 }
+
+void test("v8 eviction - the node option: 5 minutes by default, 0 turns it off, anything else invalid is refused", () => {
+  const of = (idleEvictMs?: number): number => resolveNodeOptions({ connection: { servers: [] }, idleEvictMs, sandbox: false }).tunables.idleEvictMs;
+  assert.equal(of(), NODE_DEFAULTS.idleEvictMs);
+  assert.equal(NODE_DEFAULTS.idleEvictMs, 300_000);
+  assert.equal(of(0), 0);
+  assert.equal(of(2_000), 2_000);
+  for (const bad of [-1, 1.5, Number.NaN]) assert.throws(() => of(bad), (e: NexError) => e.code === "NEX_E_INVALID_FIELD" && /evict-idle/.test(e.message));
+});
 
 void describe("v8 idle eviction, in the engine", () => {
   let engine: FunctionEngine;

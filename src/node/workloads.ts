@@ -60,6 +60,8 @@ export class WorkloadManager {
   private readonly instances = new Map<string, Instance>();
   /** The same instances by desired-state key: a reconcile pass looks up every key, so this must not scan them all. */
   private readonly byKey = new Map<string, Set<Instance>>();
+  /** When `refresh` last fetched counters from the runners (`performance.now()`). */
+  private refreshedAt = -Infinity;
   /** Starts and stops of one workload run one after another. */
   private readonly locks = new Map<string, Promise<unknown>>();
 
@@ -207,9 +209,17 @@ export class WorkloadManager {
     await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
   }
 
-  /** Refreshes counters from runners, then records every state change. */
-  async refresh(): Promise<void> {
-    await this.refreshStats();
+  /**
+   * Refreshes counters from runners (unless a refresh of this kind ran within `maxAgeMs`), then records every state
+   * change. Reconcile passes follow every change of desired state; with thousands of functions, fetching all their
+   * counters on each pass of a burst of deploys cost more than the deploys.
+   */
+  async refresh(maxAgeMs = 0): Promise<void> {
+    const now = performance.now();
+    if (maxAgeMs === 0 || now - this.refreshedAt >= maxAgeMs) {
+      this.refreshedAt = now;
+      await this.refreshStats();
+    }
     await Promise.all([...this.instances.values()].map((i) => this.record(i)));
   }
 

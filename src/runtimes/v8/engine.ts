@@ -52,28 +52,37 @@ const WAKES_AT_ONCE = 4;
 /** Where a wake gets an isolate booted ahead of time (see `spares`), or undefined to boot its own. */
 type Spares = (memoryLimitMiB: number) => Promise<Prepared | undefined>;
 
+/** How long after a wake the next spare is booted: not while the woken function runs its first invocation. */
+const SPARE_DELAY_MS = 5;
+
 /**
  * One isolate kept booted for the next wake, so that a wake only runs the function's own script: the runtime's boot
- * (isolate, context, console and web APIs) is most of a build. Taking it starts the next one; a wake with another
- * memory limit boots its own, and the spare follows that limit from then on. None is made before the first wake.
+ * (isolate, context, console and web APIs) is most of a build. The next spare is booted shortly after one is taken
+ * (a wake that finds none boots its own, as before); a wake with another memory limit boots its own, and the spare
+ * follows that limit from then on. None is made before the first wake.
  */
 function spares(logLimits: LogLimits): { take: Spares; close(): void } {
   let spare: { limit: number; ready: Promise<Prepared | undefined> } | undefined;
+  let pending: NodeJS.Timeout | undefined;
   let closed = false;
   const refill = (limit: number): void => {
-    spare = { limit, ready: prepare(limit, logLimits).catch(() => undefined) };
+    pending = undefined;
+    if (!closed && !spare) spare = { limit, ready: prepare(limit, logLimits).catch(() => undefined) };
   };
   return {
     take: async (limit) => {
       if (closed) return undefined;
       const s = spare;
-      refill(limit);
+      spare = undefined;
+      clearTimeout(pending);
+      pending = setTimeout(refill, SPARE_DELAY_MS, limit);
       if (s?.limit === limit) return s.ready;
       if (s) void s.ready.then((p) => p && discard(p));
       return undefined;
     },
     close: () => {
       closed = true;
+      clearTimeout(pending);
       if (spare) void spare.ready.then((p) => p && discard(p));
       spare = undefined;
     },

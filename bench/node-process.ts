@@ -36,6 +36,8 @@ try {
       // The benchmark's own loopback server has no accounts: every client there is the benchmark.
       insecure: true,
       allowFileDirs: args.allowFileDirs,
+      idleEvictMs: args.idleEvictMs,
+      maxWorkloads: args.maxWorkloads,
     },
     (line) => process.stderr.write(`${line}\n`),
   );

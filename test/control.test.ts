@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { errorFromReply, type NexClient } from "../src/client/index.js";
-import { subjects, type ErrorCode, type NodeInfo } from "../src/contract/index.js";
+import { subjects, type ErrorCode, type ListReply, type NodeInfo } from "../src/contract/index.js";
 import { TestEnv } from "../src/testkit/index.js";
 import type { NexNode } from "../src/node/node.js";
 
@@ -131,5 +131,34 @@ describe("control API", () => {
     const s = stats.json<{ endpoints: { name: string; num_requests: number }[] }>();
     const deploy = s.endpoints.find((e) => e.name === "deploy");
     assert.ok(deploy && deploy.num_requests > 0, "requests are counted in micro stats");
+  });
+});
+
+describe("control API, lists larger than one message", () => {
+  let env: TestEnv;
+  let client: NexClient;
+
+  before(async () => {
+    // A small max_payload, so that a few dozen workloads no longer fit in one LIST reply.
+    env = await TestEnv.start({ extraConfig: () => "max_payload: 16384" });
+    await env.node({ insecure: true });
+    client = await env.client();
+  });
+  after(async () => env.stop());
+
+  test("control - a node whose LIST does not fit in one message answers in pages, and nex ls shows every workload", async () => {
+    const names = Array.from({ length: 60 }, (_, i) => `paged-${String(i).padStart(2, "0")}`);
+    for (const name of names) await env.deployJs(client, name, `() => "ok"`, [`paged.${name}`]);
+    const nc = await env.nc();
+    const first = JSON.parse((await nc.request(subjects.control("default", "LIST"), "{}", { timeout: 5_000 })).string()) as ListReply;
+    assert.ok(first.next !== undefined && first.next > 0, "the first reply says where the rest starts");
+    assert.ok(first.workloads.length < names.length);
+    const list = await client.list();
+    assert.deepEqual(list.map((w) => w.name), names, "every workload once, in order");
+    const status = await client.status();
+    assert.deepEqual(status.desired.map((d) => d.name), names, "the desired workloads come through the pages too");
+    const ls = await env.cli(["ls", "--json"]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.equal((JSON.parse(ls.stdout) as unknown[]).length, names.length);
   });
 });

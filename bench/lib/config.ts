@@ -16,12 +16,14 @@ export interface BenchConfig {
   coldStarts: number;
   cliRuns: number;
   densityFunctions: number;
+  /** Evicted functions called one after the other for the wake latency. */
+  wakeSample: number;
   /** Where latest.json and latest.md go; empty means do not write. */
   outDir: string;
 }
 
-const FULL = { latencyRequests: 10_000, warmupRequests: 1_000, throughputSeconds: 10, requesters: 50, coldStarts: 20, cliRuns: 10, densityFunctions: 1_000 };
-const QUICK = { latencyRequests: 1_000, warmupRequests: 200, throughputSeconds: 2, requesters: 50, coldStarts: 5, cliRuns: 3, densityFunctions: 100 };
+const FULL = { latencyRequests: 10_000, warmupRequests: 1_000, throughputSeconds: 10, requesters: 50, coldStarts: 20, cliRuns: 10, densityFunctions: 10_000, wakeSample: 200 };
+const QUICK = { latencyRequests: 1_000, warmupRequests: 200, throughputSeconds: 2, requesters: 50, coldStarts: 5, cliRuns: 3, densityFunctions: 200, wakeSample: 50 };
 
 /** The usage text. */
 export const USAGE = `usage: npm run bench -- [--quick] [--only=latency,throughput,coldstart,density,design] [--no-write]

@@ -75,6 +75,9 @@ export interface NodeProcessArgs {
   runnersPerNamespace?: number;
   /** Directories the node reads file:// artifacts from: the repository (examples) and the run's own directory. */
   allowFileDirs?: string[];
+  /** Idle eviction of JS functions (the node's own default when absent). */
+  idleEvictMs?: number;
+  maxWorkloads?: number;
 }
 
 /** The benchmark's server, clients and children. */

@@ -24,13 +24,30 @@ export interface DensityResult {
   deploySeconds: number;
   deployP50Ms: number;
   deployP99Ms: number;
+  /** p50 of the first and of the last tenth of the deploys: does a deploy cost more with more workloads? */
+  deployFirstP50Ms: number;
+  deployLastP50Ms: number;
+  /** The node's idle eviction time. */
+  idleEvictMs: number;
+  /** How long after the last deploy every function was reported idle. */
+  evictedAfterSeconds: number;
   rssBeforeBytes: number;
+  /** Right after the last deploy (functions deployed in the last `idleEvictMs` still hold their isolate). */
+  rssDeployedBytes: number;
+  /** Once every function is idle. */
   rssAfterBytes: number;
   rssPerFunctionBytes: number;
   processes: number;
+  /** First call after eviction, one function after another: with a pause between them, and back to back. */
+  wake: { n: number; p50Ms: number; p99Ms: number; errors: number };
+  wakeBackToBack: { n: number; p50Ms: number; p99Ms: number; errors: number };
   answeredOnce: number;
   missing: number;
   duplicates: number;
+  /** Replies that were errors (counted apart from the answers). */
+  errors: number;
+  /** How long the answers to one message for every function took, all of them waking at once. */
+  askSeconds: number;
 }
 
 /** Section 5: one way of running the JS echo. */

@@ -205,6 +205,16 @@ export class NexClient {
     const replies = opts.node
       ? [await this.request<ListReply>("LIST", await this.resolveNode(opts.node), body)]
       : await this.gather<ListReply>("LIST", body);
+    // A node whose list does not fit in one message sends it in pages: the rest is asked of that node alone.
+    for (const r of replies) {
+      let page = r;
+      while (page.next !== undefined && page.next > 0) {
+        page = await this.request<ListReply>("LIST", r.nodeId, { ...body, offset: page.next });
+        r.workloads = [...(r.workloads ?? []), ...(page.workloads ?? [])];
+        if (page.desired) r.desired = [...(r.desired ?? []), ...page.desired];
+      }
+      delete r.next;
+    }
     const instances = replies.flatMap((r) => r.workloads ?? []).sort((a, b) => a.name.localeCompare(b.name) || a.nodeId.localeCompare(b.nodeId));
     // The freshest view of desired state is the one with the highest generations.
     const desired = new Map<string, DesiredSummary>();

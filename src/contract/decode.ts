@@ -434,11 +434,12 @@ export const decode = {
     return id !== undefined ? { id } : { name: name! };
   },
 
-  /** LIST: `{name?}`. */
+  /** LIST: `{name?, offset?}`. */
   list(body: Record<string, unknown>): ListRequest {
-    only(body, ["name"]);
+    only(body, ["name", "offset"]);
     const name = optName(body, "name");
-    return name ? { name } : {};
+    const offset = optInt(body, "offset", 0, Number.MAX_SAFE_INTEGER);
+    return { ...(name ? { name } : {}), ...(offset ? { offset } : {}) };
   },
 
   /** PLACE: `{name, generation}`. */

@@ -55,7 +55,8 @@ export type RestartPolicy = "never" | "on-failure" | "always";
 export type NodeState = "starting" | "running" | "lameduck" | "stopping" | "stopped";
 
 /** A workload's state on its node. */
-export type WorkloadState = "starting" | "running" | "backoff" | "stopping" | "stopped" | "exited" | "failed";
+/** `idle`: a JS function deployed and subscribed whose isolate was freed for being idle; its next message wakes it. */
+export type WorkloadState = "starting" | "running" | "idle" | "backoff" | "stopping" | "stopped" | "exited" | "failed";
 
 /** What a user asks a node to run (the body of DEPLOY). */
 export interface DeployRequest {
@@ -295,6 +296,8 @@ export interface StopReply {
 /** Body of LIST (optional). */
 export interface ListRequest {
   name?: string;
+  /** Paging: where to go on, from a reply's `next`. */
+  offset?: number;
 }
 
 /** Reply to LIST: the workloads of one node in the subject's namespace, and what it knows of the rest. */
@@ -305,6 +308,11 @@ export interface ListReply {
   desired?: DesiredSummary[];
   /** The nodes this node believes are up and serve the namespace: each of them should answer a LIST. */
   liveNodes?: string[];
+  /**
+   * Present when the list did not fit in one message (the server's max_payload): ask this node again with
+   * `offset: next` for the rest. Pages run over the workloads, then the desired workloads.
+   */
+  next?: number;
 }
 
 /** One desired workload: what should run, whatever runs now. */

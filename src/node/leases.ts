@@ -49,7 +49,7 @@ interface Seen {
 const SLACK_MS = 1_500;
 
 /** Instance states that count as present. */
-export const PRESENT: ReadonlySet<WorkloadState> = new Set(["starting", "running", "backoff"]);
+export const PRESENT: ReadonlySet<WorkloadState> = new Set(["starting", "running", "idle", "backoff"]);
 
 /** The observed state of every node, kept current by one watch. */
 export class Leases {

@@ -31,6 +31,8 @@ import {
   type NodeInfo,
   type NodeState,
   type NodeSummary,
+  type DesiredSummary,
+  type WorkloadSummary,
 } from "../contract/index.js";
 import { connectNats } from "../nats/connect.js";
 import { JsCodes, isJetStreamNotServed, isTimeout, jsApiCode } from "../nats/errors.js";
@@ -98,6 +100,32 @@ async function whileJetStreamBusy<T>(step: () => Promise<T>, until: number, log:
       await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * attempt)));
     }
   }
+}
+
+/** The largest message when the server does not say (nats-server's default max_payload). */
+const DEFAULT_MAX_PAYLOAD = 1_048_576;
+/** Room left in a control reply for what the service framework adds. */
+const REPLY_MARGIN = 4_096;
+
+/**
+ * The page of a LIST reply that starts at `offset` of its workloads followed by its desired workloads, and fits in
+ * `maxBytes` of JSON (at least one entry, so that paging always moves on); `next` says where the rest starts.
+ */
+export function listPage(full: ListReply, offset: number, maxBytes: number): ListReply {
+  const items: (WorkloadSummary | DesiredSummary)[] = [...full.workloads, ...(full.desired ?? [])];
+  const envelope = { ...full, workloads: [], ...(full.desired ? { desired: [] } : {}), next: Number.MAX_SAFE_INTEGER };
+  let size = Buffer.byteLength(JSON.stringify(envelope));
+  if (offset === 0 && size + Buffer.byteLength(JSON.stringify(items)) <= maxBytes) return full;
+  let end = offset;
+  for (; end < items.length; end++) {
+    size += Buffer.byteLength(JSON.stringify(items[end])) + 1;
+    if (size > maxBytes && end > offset) break;
+  }
+  const w = full.workloads.length;
+  const page: ListReply = { ...full, workloads: full.workloads.slice(Math.min(offset, w), Math.min(end, w)) };
+  if (full.desired) page.desired = full.desired.slice(Math.max(0, offset - w), Math.max(0, end - w));
+  if (end < items.length) page.next = end;
+  return page;
 }
 
 /** Creates the claim stream when it is missing. */
@@ -500,7 +528,7 @@ export class NexNode {
       list: guard(async (ns, body, origin) => {
         if (ns === SYSTEM_NAMESPACE) this.requireAdmin(origin, "LIST across namespaces");
         else this.requireNamespace(ns);
-        const { name } = decode.list(body);
+        const { name, offset } = decode.list(body);
         const reply: ListReply = { nodeId: this.id, workloads: await this.workloads.list(ns === SYSTEM_NAMESPACE ? undefined : ns, name) };
         if (ns !== SYSTEM_NAMESPACE && this.reconciler && this.stores) {
           reply.desired = this.reconciler.summaries(ns).filter((d) => name === undefined || d.name === name);
@@ -509,7 +537,7 @@ export class NexNode {
             .filter((l) => l.state !== "stopped" && (l.namespaces === "*" || l.namespaces.includes(ns)))
             .map((l) => l.nodeId);
         }
-        return reply;
+        return listPage(reply, offset ?? 0, (this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - REPLY_MARGIN);
       }),
       inspect: guard(async (ns, body) => {
         this.requireNamespace(ns);

@@ -49,6 +49,11 @@ export interface NodeOptions {
   allowEgress?: string[];
   /** Start the default namespace's JS runner at boot so the first deploy is fast; default true. */
   warmRunners?: boolean;
+  /**
+   * How long a JS function may go without an invocation before its isolate is freed (it stays deployed and
+   * subscribed; the next message rebuilds it); default 5 minutes, 0: never.
+   */
+  idleEvictMs?: number;
   /** Override any of the tunables in NODE_DEFAULTS. */
   tunables?: Partial<RuntimeTunables & { missedBeats: number }>;
   /** Run on a NATS server without authentication (every client could then run code as the node's user). */
@@ -136,6 +141,8 @@ export const NODE_DEFAULTS = {
   logBytesPerSecond: 1_048_576,
   /** Longest log line (16 KiB); a longer one is cut and ends with a marker. */
   logLineBytes: 16_384,
+  /** A JS function idle this long (5 minutes) gives up its isolate until its next invocation; 0: never. */
+  idleEvictMs: 300_000,
 } as const;
 
 /** Fully resolved node settings, units in the names. */
@@ -315,6 +322,7 @@ export function resolveNodeOptions(o: NodeOptions): ResolvedNodeOptions {
         1,
         NODE_DEFAULTS.maxRunnersPerNamespace,
       ),
+      idleEvictMs: positiveInt(o.idleEvictMs ?? t.idleEvictMs, "evict-idle", NODE_DEFAULTS.idleEvictMs, 0),
     },
     insecure: o.insecure ?? false,
     authHome: o.authHome,

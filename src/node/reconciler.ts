@@ -209,7 +209,8 @@ export class Reconciler {
     if (!this.loaded || this.closed) return;
     const me = this.d.self();
     if (me.state !== "running" && me.state !== "lameduck" && me.state !== "draining") return;
-    await this.d.workloads.refresh();
+    // Counters half a pass interval old are fresh enough to judge which instances are present.
+    await this.d.workloads.refresh(this.d.intervalMs / 2);
     const keys = new Set<string>([...this.cache.keys(), ...this.d.workloads.all().map((i) => i.key)]);
     for (const key of keys) await this.d.workloads.serialized(key, () => this.reconcile(key, me));
     this.judgeNodes();

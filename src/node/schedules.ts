@@ -125,7 +125,7 @@ export class Scheduler {
 
   /** One tick: claim it, and run it here when this node won the claim. */
   private async fire(key: string, tick: number): Promise<void> {
-    const inst = this.d.workloads.of(key).find((i) => i.handle.stats().state === "running" && i.handle.tick);
+    const inst = this.d.workloads.of(key).find((i) => ["running", "idle"].includes(i.handle.stats().state) && i.handle.tick);
     if (!inst) return;
     const { namespace: ns, name } = inst.spec;
     const ack = await this.js.publish(subjects.tickClaim(ns, name), this.d.nodeId, { msgID: `tick:${key}:${tick}` });

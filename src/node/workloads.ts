@@ -58,6 +58,10 @@ export interface WorkloadManagerDeps {
 /** Owns the node's running instances. */
 export class WorkloadManager {
   private readonly instances = new Map<string, Instance>();
+  /** The same instances by desired-state key: a reconcile pass looks up every key, so this must not scan them all. */
+  private readonly byKey = new Map<string, Set<Instance>>();
+  /** When `refresh` last fetched counters from the runners (`performance.now()`). */
+  private refreshedAt = -Infinity;
   /** Starts and stops of one workload run one after another. */
   private readonly locks = new Map<string, Promise<unknown>>();
 
@@ -113,6 +117,9 @@ export class WorkloadManager {
     }
     const inst: Instance = { spec, key: subjects.desiredKey(spec.namespace, spec.name), handle, startedAt: new Date().toISOString() };
     this.instances.set(spec.id, inst);
+    let same = this.byKey.get(inst.key);
+    if (!same) this.byKey.set(inst.key, (same = new Set()));
+    same.add(inst);
     this.d.onChanged?.();
     await this.record(inst);
     this.d.host.event(spec.namespace, "workload_deployed", spec.id, {
@@ -130,7 +137,8 @@ export class WorkloadManager {
   /** Writes an instance's state to NEX_NODES (a failure is logged: the next pass writes it again). */
   async record(inst: Instance): Promise<void> {
     const stats = inst.handle.stats();
-    const state = stats.state;
+    // An idle function is recorded as running: it is, to every other node, and evictions would rewrite records for nothing.
+    const state = stats.state === "idle" ? "running" : stats.state;
     if (!this.d.leases || inst.recorded === state) return;
     if (inst.spec.lifecycle === "job" && (state === "exited" || state === "failed") && !inst.done) {
       try {
@@ -164,6 +172,9 @@ export class WorkloadManager {
     const inst = this.instances.get(id);
     if (!inst) return undefined;
     this.instances.delete(id);
+    const same = this.byKey.get(inst.key);
+    same?.delete(inst);
+    if (same?.size === 0) this.byKey.delete(inst.key);
     this.d.onChanged?.();
     await inst.handle.stop().catch(() => undefined);
     this.d.onStopped?.(inst.spec, inst.handle.stats());
@@ -184,7 +195,8 @@ export class WorkloadManager {
 
   /** The instances of workload `key` on this node. */
   of(key: string): Instance[] {
-    return [...this.instances.values()].filter((i) => i.key === key);
+    const same = this.byKey.get(key);
+    return same ? [...same] : [];
   }
 
   /** Every instance on this node. */
@@ -197,9 +209,17 @@ export class WorkloadManager {
     await Promise.all([...this.d.runtimes.values()].map((r) => r.refreshStats?.().catch(() => undefined)));
   }
 
-  /** Refreshes counters from runners, then records every state change. */
-  async refresh(): Promise<void> {
-    await this.refreshStats();
+  /**
+   * Refreshes counters from runners (unless a refresh of this kind ran within `maxAgeMs`), then records every state
+   * change. Reconcile passes follow every change of desired state; with thousands of functions, fetching all their
+   * counters on each pass of a burst of deploys cost more than the deploys.
+   */
+  async refresh(maxAgeMs = 0): Promise<void> {
+    const now = performance.now();
+    if (maxAgeMs === 0 || now - this.refreshedAt >= maxAgeMs) {
+      this.refreshedAt = now;
+      await this.refreshStats();
+    }
     await Promise.all([...this.instances.values()].map((i) => this.record(i)));
   }
 

@@ -98,6 +98,7 @@ function withLogs(fn: LoadedFunction, logs: LogLimiter): LoadedFunction {
       p.then(end, end);
       return p;
     },
+    ...(fn.status ? { status: fn.status.bind(fn) } : {}),
     dispose: () => {
       fn.dispose();
       logs.close();
@@ -122,6 +123,7 @@ async function handle(m: ToRunner): Promise<unknown> {
         maxReplyBytes: nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
         batchSize: init.tunables.batchSize,
         logLimits: logLimitsOf(init),
+        idleEvictMs: init.tunables.idleEvictMs,
       });
       return { pid: process.pid };
     }

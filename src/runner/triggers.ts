@@ -59,7 +59,9 @@ export class TriggeredFunction {
   /** The counters the node asks for. */
   stats(): WorkloadStats {
     const c = this.recorder.counters(this.inFlight);
-    return { state: this.state, restarts: 0, ...c };
+    const s = this.fn.status?.();
+    if (!s) return { state: this.state, restarts: 0, ...c };
+    return { state: s.idle && this.state === "running" ? "idle" : this.state, restarts: 0, ...c, evictions: s.evictions, wakes: s.wakes };
   }
 
   // The hot path: one performance.now() pair and a few additions per invocation; tracing only when configured.

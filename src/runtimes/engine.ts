@@ -31,8 +31,18 @@ export interface InvocationResult {
 export interface LoadedFunction {
   /** Runs the function once; rejects with a NexError (NEX_E_FUNCTION_*) on failure. */
   invoke(inv: Invocation): Promise<InvocationResult>;
+  /** Idle eviction (engines that evict): whether the function is evicted now, and how often it was evicted and woken. */
+  status?(): FunctionStatus;
   /** Frees everything the function holds. */
   dispose(): void;
+}
+
+/** What an engine that evicts idle functions says about one. */
+export interface FunctionStatus {
+  /** True while it holds no isolate (evicted); the next invocation rebuilds it. */
+  idle: boolean;
+  evictions: number;
+  wakes: number;
 }
 
 /** What one workload is given: its host services (its capabilities) and where its log lines go. */
@@ -75,6 +85,8 @@ export interface EngineContext {
   readonly batchSize: number;
   /** Caps on each function's log; default DEFAULT_LOG_LIMITS. */
   readonly logLimits?: LogLimits;
+  /** Engines that can: free a function's isolate after this long without an invocation (0 or absent: never). */
+  readonly idleEvictMs?: number;
 }
 
 /** Compiles artifacts into loaded functions. */

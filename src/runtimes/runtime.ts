@@ -33,6 +33,9 @@ export interface WorkloadStats {
   latencyMs?: { p50: number; p99: number };
   /** Memory in use, in bytes (native: the workload's cgroup, or its main process's RSS without one). */
   memoryBytes?: number;
+  /** JS functions: how often the isolate was freed for being idle, and rebuilt for an invocation after that. */
+  evictions?: number;
+  wakes?: number;
 }
 
 /** What a workload did lately, for INSPECT. */
@@ -77,6 +80,8 @@ export interface RuntimeTunables {
   logLineBytes: number;
   /** Runner processes per namespace and function engine; every function of the namespace is loaded into each. */
   runnersPerNamespace: number;
+  /** How long a JS function may go without an invocation before its isolate is freed (0: never). */
+  idleEvictMs: number;
 }
 
 /**

@@ -35,7 +35,7 @@ function printDesired(st: WorkloadStatus): void {
   printTable(
     ["WORKLOAD", "WANTED", "RUNNING", "WHERE", "GEN", "NOTE"],
     st.desired.map((d) => {
-      const running = st.instances.filter((i) => i.name === d.name && i.generation === d.generation && ["running", "starting", "backoff"].includes(i.state));
+      const running = st.instances.filter((i) => i.name === d.name && i.generation === d.generation && ["running", "idle", "starting", "backoff"].includes(i.state));
       const notes: string[] = [];
       if (d.done) notes.push(`job done, exit code ${d.done.exitCode}`);
       else if (running.length < d.replicas) notes.push("placing…");

@@ -32,6 +32,7 @@ export interface NodeUpFlags {
   allowFileDir: string[];
   workloadUser?: string;
   restartGrace?: string;
+  evictIdle?: string;
   metricsPort?: string;
   metricsHost?: string;
   otlpEndpoint?: string;
@@ -53,6 +54,7 @@ export function nodeUpOptions(cmd: Command): Command {
     .option("--types <list>", "workload types this node runs (default v8,wasm,native)")
     .option("--heartbeat <duration>", "heartbeat (lease) interval", "5s")
     .option("--restart-grace <duration>", "how long this node's workloads wait for its restart after a clean stop before moving (default 30s)")
+    .option("--evict-idle <duration>", "free a JS function's isolate after this long without an invocation; the next message rebuilds it (default 5m; 0 or off: never)")
     .option("--max-workloads <n>", "most workloads this node runs")
     .option("--max-artifact-mib <n>", "largest artifact this node accepts, in MiB")
     .option("--max-memory-mib <n>", `largest memory limit one workload may ask for, in MiB (default ${NODE_DEFAULTS.maxMemoryMiB})`)
@@ -112,6 +114,7 @@ export function nodeOptionsFrom(cmd: Command, f: NodeUpFlags, overrides: Partial
     types,
     heartbeatIntervalMs: f.heartbeat ? durationFlag(f.heartbeat, "--heartbeat") : undefined,
     restartGraceMs: f.restartGrace ? durationFlag(f.restartGrace, "--restart-grace") : undefined,
+    idleEvictMs: f.evictIdle === undefined ? undefined : f.evictIdle.trim().toLowerCase() === "off" ? 0 : durationFlag(f.evictIdle, "--evict-idle"),
     maxWorkloads: intFlag(f.maxWorkloads, "--max-workloads"),
     maxArtifactMiB: intFlag(f.maxArtifactMib, "--max-artifact-mib"),
     maxMemoryMiB: intFlag(f.maxMemoryMib, "--max-memory-mib"),

@@ -28,6 +28,16 @@ export interface Gate {
   report(outbox: unknown): void;
 }
 
+/**
+ * Whom a booted context works for, read at each call: a context may be booted ahead of time (a spare, for a wake)
+ * and handed to its function afterwards.
+ */
+export interface Tenant {
+  spec: Pick<WorkloadSpec, "timeoutMs">;
+  b: WorkloadBindings;
+  gate: Gate;
+}
+
 /** A booted context, waiting for the user's function. */
 export interface BootedContext {
   /** Turns the user's function into the `[single, run, ping, watch]` invokers (see INVOKER) and ends the top-level run. */
@@ -72,11 +82,11 @@ async function factory(isolate: IVM.Isolate, context: IVM.Context, source: strin
 }
 
 /** The log callback: lines go to the workload's sink, "dropped" reports go to its counter. */
-function logCallback(b: WorkloadBindings): IVM.Callback {
+function logCallback(who: Tenant): IVM.Callback {
   return new ivm.Callback(
     (stream: string, line: string) => {
-      if (stream === "dropped") b.logDropped?.(Number(line));
-      else b.log(stream === "stderr" ? "stderr" : "stdout", String(line));
+      if (stream === "dropped") who.b.logDropped?.(Number(line));
+      else who.b.log(stream === "stderr" ? "stderr" : "stdout", String(line));
     },
     { ignored: true },
   );
@@ -86,10 +96,8 @@ function logCallback(b: WorkloadBindings): IVM.Callback {
 export async function bootContext(
   isolate: IVM.Isolate,
   context: IVM.Context,
-  spec: WorkloadSpec,
-  b: WorkloadBindings,
+  who: Tenant,
   limits: LogLimits,
-  gate: Gate,
 ): Promise<BootedContext> {
   const timers = new Map<number, NodeJS.Timeout>();
   let fire: IVM.Reference<(id: number) => void> | undefined;
@@ -103,15 +111,15 @@ export async function bootContext(
   };
   const timerSet = new ivm.Callback(
     (id: number, ms: number) => {
-      if (!gate.open()) return;
+      if (!who.gate.open()) return;
       clearTimeout(timers.get(id));
       timers.set(
         id,
         setTimeout(() => {
           timers.delete(id);
-          if (isolate.isDisposed || !gate.open()) return;
+          if (isolate.isDisposed || !who.gate.open()) return;
           // A callback that runs away is stopped by the isolate's watchdog here, or by the invocation's host timer.
-          fire?.apply(undefined, [id], { timeout: spec.timeoutMs }).catch(() => undefined);
+          fire?.apply(undefined, [id], { timeout: who.spec.timeoutMs }).catch(() => undefined);
         }, ms),
       );
     },
@@ -127,12 +135,12 @@ export async function bootContext(
   const random = new ivm.Callback((size: number) => out(new Uint8Array(randomBytes(Math.min(65_536, Math.max(0, size | 0))))));
   // `span`: the traceparent of the invocation the isolate attributes the call to, when it can tell.
   const host = new ivm.Reference(async (op: string, args: unknown, text: unknown, span: unknown) =>
-    out(copyable(op, text, await hostCall(servicesFor(b, typeof span === "string" ? span : undefined), gate.open(), op, args))),
+    out(copyable(op, text, await hostCall(servicesFor(who.b, typeof span === "string" ? span : undefined), who.gate.open(), op, args))),
   );
   held.push(host);
   const maxChars = Math.max(1, limits.lineBytes);
-  const report = new ivm.Callback((outbox: unknown) => gate.report(outbox), { ignored: true });
-  const rt = await call(PRELUDE, "nex:prelude", [logCallback(b), report, limits.linesPerInvocation, maxChars, limits.bytesPerSecond]);
+  const report = new ivm.Callback((outbox: unknown) => who.gate.report(outbox), { ignored: true });
+  const rt = await call(PRELUDE, "nex:prelude", [logCallback(who), report, limits.linesPerInvocation, maxChars, limits.bytesPerSecond]);
   fire = (await call(WEB_SOURCE, "nex:web", [rt.derefInto(), random, timerSet, timerClear])) as IVM.Reference<(id: number) => void>;
   await (await compileRuntimeScript(isolate, URL_SOURCE, "nex:url")).run(context);
   await call(API_SOURCE, "nex:api", [rt.derefInto(), host]);

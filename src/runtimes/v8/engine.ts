@@ -5,6 +5,11 @@
  * calls go in together, answers and new host calls come back together, so under load one trip each way serves many
  * invocations. A timeout or a memory kill really stops the code: the isolate is thrown away and rebuilt from the
  * compiled source, and the caller gets a coded error.
+ *
+ * Idle eviction: a function that ran nothing for `idleEvictMs` loses its isolate (about 1.2 MiB of RSS) and keeps
+ * its compiled source. The next invocation wakes it through the same path a kill takes: the isolate is rebuilt
+ * (runtime, top-level code) once, and whatever arrives meanwhile waits in line for it. Module-level state does not
+ * survive. One sweep per engine checks every function, so an invocation pays nothing for it.
  */
 import v8 from "node:v8";
 import { NexError, WORKLOAD_TYPES, type WorkloadSpec } from "../../contract/index.js";
@@ -20,7 +25,7 @@ import {
   servicesFor,
 } from "../engine.js";
 import { copyable, hostCall } from "./bindings.js";
-import { buildLive, type Live } from "./isolate.js";
+import { buildLive, discard, prepare, type Live, type Prepared } from "./isolate.js";
 import { toScriptSource } from "./source.js";
 
 /**
@@ -36,6 +41,69 @@ const STUCK_AFTER_MS = 250;
 const TRIP = { arguments: { copy: true }, result: { copy: true, promise: true } } as const;
 
 const NONE: readonly never[] = [];
+
+/**
+ * Most evicted functions of one engine rebuilt at once. A message to each of thousands of idle functions would
+ * otherwise build thousands of isolates together (each about 1.2 MiB, the runner's cores shared among them); the rest
+ * wait their turn, and the function timeout of their invocations starts once their isolate is ready.
+ */
+const WAKES_AT_ONCE = 4;
+
+/** Where a wake gets an isolate booted ahead of time (see `spares`), or undefined to boot its own. */
+type Spares = (memoryLimitMiB: number) => Promise<Prepared | undefined>;
+
+/** How long after a wake the next spare is booted: not while the woken function runs its first invocation. */
+const SPARE_DELAY_MS = 5;
+
+/**
+ * One isolate kept booted for the next wake, so that a wake only runs the function's own script: the runtime's boot
+ * (isolate, context, console and web APIs) is most of a build. The next spare is booted shortly after one is taken
+ * (a wake that finds none boots its own, as before); a wake with another memory limit boots its own, and the spare
+ * follows that limit from then on. None is made before the first wake.
+ */
+function spares(logLimits: LogLimits): { take: Spares; close(): void } {
+  let spare: { limit: number; ready: Promise<Prepared | undefined> } | undefined;
+  let pending: NodeJS.Timeout | undefined;
+  let closed = false;
+  const refill = (limit: number): void => {
+    pending = undefined;
+    if (!closed && !spare) spare = { limit, ready: prepare(limit, logLimits).catch(() => undefined) };
+  };
+  return {
+    take: async (limit) => {
+      if (closed) return undefined;
+      const s = spare;
+      spare = undefined;
+      clearTimeout(pending);
+      pending = setTimeout(refill, SPARE_DELAY_MS, limit);
+      if (s?.limit === limit) return s.ready;
+      if (s) void s.ready.then((p) => p && discard(p));
+      return undefined;
+    },
+    close: () => {
+      closed = true;
+      clearTimeout(pending);
+      if (spare) void spare.ready.then((p) => p && discard(p));
+      spare = undefined;
+    },
+  };
+}
+
+/** Runs at most `n` of the tasks given to it at once, the others in the order they came. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
 
 /** What the isolate answers for one invocation (see INVOKER). */
 type Answer = { b: Uint8Array | string; h?: Record<string, string> } | { e: { name: string; message: string; stack: string } };
@@ -58,7 +126,10 @@ class V8Function implements LoadedFunction {
   private disposed = false;
   /** Waiting for a free slot, in arrival order. */
   private queue: Queued[] = [];
-  /** Admitted and not settled, by id; insertion order is deadline order (every invocation has the same timeout). */
+  /**
+   * Admitted and not settled, by id; insertion order is deadline order (every invocation has the same timeout; one
+   * waiting for its isolate to be built has none until it is, and nothing admitted after it is in an isolate before).
+   */
   private readonly running = new Map<number, Queued>();
   /** Isolates that take no new invocations and go once their last one settles. */
   private readonly retired = new Set<Live>();
@@ -69,6 +140,14 @@ class V8Function implements LoadedFunction {
   private timer: NodeJS.Timeout | undefined;
   /** Set while a pump is due at the end of this turn of the event loop (host-call results come in bursts). */
   private due: NodeJS.Immediate | undefined;
+  /** Idle eviction: `nextId` at the last sweep, and since when (`performance.now()`) nothing was seen to run. */
+  private seenId = 0;
+  private quietSince = performance.now();
+  /** True from an eviction until the next isolate is built. */
+  private evicted = false;
+  /** Isolates thrown away for being idle, and rebuilt for an invocation after that. */
+  evictions = 0;
+  wakes = 0;
 
   constructor(
     private readonly spec: WorkloadSpec,
@@ -77,24 +156,28 @@ class V8Function implements LoadedFunction {
     private readonly batchSize: number,
     private readonly maxConcurrency: number,
     private readonly logLimits: LogLimits,
+    /** The engine's line for wakes (see WAKES_AT_ONCE). */
+    private readonly inTurn: <T>(task: () => Promise<T>) => Promise<T>,
+    private readonly spare: Spares,
   ) {}
 
   /** Builds the isolate; used at deploy (errors become NEX_E_BAD_ARTIFACT) and after a kill. */
-  build(): Promise<Live> {
-    return buildLive(this.spec, this.source, this.bindings, this.logLimits, {
-      report: (live, outbox) => {
+  build(spare?: Prepared): Promise<Live> {
+    const hooks = {
+      report: (live: Live, outbox: unknown) => {
         this.unload(live, outbox);
         this.pump();
       },
-      died: (live) => this.died(live),
-    });
+      died: (live: Live) => this.died(live),
+    };
+    return buildLive(this.spec, this.source, this.bindings, this.logLimits, hooks, spare);
   }
 
   private async ensure(): Promise<Live> {
     if (this.live && !this.live.isolate.isDisposed) return this.live;
     if (this.disposed) throw this.stopped();
     this.live = undefined;
-    this.building ??= this.build().finally(() => {
+    this.building ??= this.wake().finally(() => {
       this.building = undefined;
     });
     const live = await this.building;
@@ -107,9 +190,47 @@ class V8Function implements LoadedFunction {
     return live;
   }
 
+  /** Builds the isolate again, after a kill or an eviction; a failed wake leaves the function evicted, for the next try. */
+  private async wake(): Promise<Live> {
+    if (!this.evicted) return this.build();
+    try {
+      const live = await this.inTurn(async () => this.build(await this.spare(this.spec.memoryLimitMiB)));
+      this.evicted = false;
+      this.wakes++;
+      return live;
+    } catch (err) {
+      const e = NexError.from(err, "NEX_E_DEPLOY_FAILED");
+      const code = /memory limit/i.test(e.message) ? "NEX_E_FUNCTION_MEMORY" : e.code;
+      throw new NexError(code, `function ${this.spec.name} was idle and could not be started again: ${e.message}`);
+    }
+  }
+
   /** Initial build at deploy. */
   async init(): Promise<void> {
     this.live = await this.build();
+  }
+
+  /** True while the function holds no isolate because it was idle. */
+  get idle(): boolean {
+    return this.evicted;
+  }
+
+  /**
+   * Called by the engine's sweep: disposes the isolate once nothing has run, waited or loaded for `idleMs`. Any
+   * invocation seen since the last sweep (`nextId` moved) or still pending starts the quiet time again.
+   */
+  sweep(now: number, idleMs: number): void {
+    const live = this.live;
+    const busy = this.nextId !== this.seenId || this.running.size > 0 || this.queue.length > 0 || this.waiting > 0 || this.building !== undefined || this.retired.size > 0;
+    if (busy || !live || live.trips > 0 || live.state.loading) {
+      this.seenId = this.nextId;
+      this.quietSince = now;
+      return;
+    }
+    if (this.disposed || now - this.quietSince < idleMs) return;
+    this.evicted = true;
+    this.evictions++;
+    this.kill(live, this.stopped());
   }
 
   /**
@@ -200,10 +321,16 @@ class V8Function implements LoadedFunction {
   /** The isolate is being (re)built: the batch goes in once it is ready, if its members have not timed out meanwhile. */
   private sendWhenBuilt(batch: Queued[]): void {
     this.waiting++;
+    // No deadline while the isolate is built (see WAKES_AT_ONCE); the build bounds its own time.
+    for (const q of batch) q.deadline = Infinity;
     this.ensure().then(
       (live) => {
         this.waiting--;
         const alive = batch.filter((q) => this.running.has(q.id));
+        // Their time starts now: a wake may have waited its turn. Later in `running` than anything already in an isolate, so still in deadline order.
+        const deadline = performance.now() + this.spec.timeoutMs;
+        for (const q of alive) q.deadline = deadline;
+        this.timer ??= setTimeout(this.expire, this.spec.timeoutMs);
         if (alive.length > 0) this.send(live, alive);
         this.pump();
       },
@@ -211,6 +338,8 @@ class V8Function implements LoadedFunction {
         this.waiting--;
         const e = NexError.from(err, "NEX_E_FUNCTION_ERROR");
         for (const q of batch) if (this.running.delete(q.id)) q.reject(e);
+        // What waited for this build gets its error too, rather than one more build each; later arrivals try again.
+        for (const q of this.queue.splice(0)) q.reject(e);
         this.pump();
       },
     );
@@ -308,7 +437,8 @@ class V8Function implements LoadedFunction {
     const now = performance.now();
     for (const q of this.running.values()) {
       if (q.deadline > now) {
-        this.timer = setTimeout(this.expire, q.deadline - now);
+        // Waiting for its isolate to be built: the timer is armed again once it is.
+        if (q.deadline !== Infinity) this.timer = setTimeout(this.expire, q.deadline - now);
         return;
       }
       this.timedOut(q);
@@ -441,15 +571,31 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
   withoutUncountedMemory();
   const logLimits = ctx.logLimits ?? DEFAULT_LOG_LIMITS;
   const loaded = new Set<V8Function>();
+  const idleMs = ctx.idleEvictMs ?? 0;
+  const inTurn = limiter(WAKES_AT_ONCE);
+  const spare = spares(logLimits);
+  // One sweep for every function: no timer per function, nothing on the invocation path.
+  const sweeper =
+    idleMs > 0
+      ? setInterval(
+          () => {
+            const now = performance.now();
+            for (const fn of loaded) fn.sweep(now, idleMs);
+          },
+          Math.min(1_000, Math.max(10, Math.floor(idleMs / 4))),
+        )
+      : undefined;
+  sweeper?.unref();
   return {
     async load(spec: WorkloadSpec, code: Uint8Array, bindings: WorkloadBindings): Promise<LoadedFunction> {
       const source = await toScriptSource(new TextDecoder().decode(code), spec.name);
       const maxConcurrency = Math.max(1, spec.maxConcurrency || WORKLOAD_TYPES.v8.defaultMaxConcurrency);
-      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), maxConcurrency, logLimits);
+      const fn = new V8Function(spec, source, bindings, Math.max(1, ctx.batchSize), maxConcurrency, logLimits, inTurn, spare.take);
       await fn.init();
       loaded.add(fn);
       return {
         invoke: (inv) => fn.invoke(inv),
+        status: () => ({ idle: fn.idle, evictions: fn.evictions, wakes: fn.wakes }),
         dispose: () => {
           loaded.delete(fn);
           fn.dispose();
@@ -457,6 +603,8 @@ export async function createV8Engine(ctx: EngineContext): Promise<FunctionEngine
       };
     },
     async close() {
+      clearInterval(sweeper);
+      spare.close();
       for (const fn of loaded) fn.dispose();
       loaded.clear();
     },

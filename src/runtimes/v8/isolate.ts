@@ -6,7 +6,7 @@ import type IVM from "isolated-vm";
 import ivm from "./ivm.js";
 import { NexError, type WorkloadSpec } from "../../contract/index.js";
 import type { LogLimits, WorkloadBindings } from "../engine.js";
-import { bootContext, type BootedContext, type Gate } from "./bindings.js";
+import { bootContext, type BootedContext, type Gate, type Tenant } from "./bindings.js";
 import { describeLoadError } from "./source.js";
 
 /** Extra time the host allows past `timeoutMs` at load time, before it tears the isolate down (the isolate's own timer fires first). */
@@ -45,14 +45,50 @@ export interface LiveHooks {
   died(live: Live): void;
 }
 
+/** An isolate with its context and the runtime booted in it, waiting for a function's script. */
+export interface Prepared {
+  isolate: IVM.Isolate;
+  context: IVM.Context;
+  booted: BootedContext;
+  /** Whom it works for: set when a function takes it. */
+  who: Tenant;
+}
+
+/** Until a function takes a prepared isolate, it may use no host service and write no log. */
+const NOBODY: Tenant = {
+  spec: { timeoutMs: 1 },
+  b: { services: undefined as never, log: () => undefined },
+  gate: { open: () => false, report: () => undefined },
+};
+
+/** Creates an isolate and its context and boots the runtime in it: the part of a build that is the same for every function. */
+export async function prepare(memoryLimitMiB: number, logLimits: LogLimits): Promise<Prepared> {
+  const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMiB });
+  try {
+    const context = await isolate.createContext();
+    await context.global.set("globalThis", context.global.derefInto());
+    const who: Tenant = { ...NOBODY };
+    const booted = await bootContext(isolate, context, who, logLimits);
+    return { isolate, context, booted, who };
+  } catch (err) {
+    if (!isolate.isDisposed) isolate.dispose();
+    throw err;
+  }
+}
+
+/** Throws a prepared isolate away. */
+export function discard(p: Prepared): void {
+  p.booted.release();
+  if (!p.isolate.isDisposed) p.isolate.dispose();
+}
+
 /**
- * Builds an isolate for a function: boots the runtime, runs the user's script, and binds its function. Load errors
- * are NEX_E_BAD_ARTIFACT. `hooks.report` gets the isolate's outbox when it was filled outside a trip, `hooks.died`
- * is called when the isolate dies on its own (a memory kill).
+ * Builds an isolate for a function: boots the runtime (or takes `spare`, booted ahead with the same memory limit),
+ * runs the user's script, and binds its function. Load errors are NEX_E_BAD_ARTIFACT. `hooks.report` gets the
+ * isolate's outbox when it was filled outside a trip, `hooks.died` is called when the isolate dies on its own (a
+ * memory kill).
  */
-export async function buildLive(spec: WorkloadSpec, source: string, bindings: WorkloadBindings, logLimits: LogLimits, hooks: LiveHooks): Promise<Live> {
-  const isolate = new ivm.Isolate({ memoryLimit: spec.memoryLimitMiB });
-  let booted: BootedContext | undefined;
+export async function buildLive(spec: WorkloadSpec, source: string, bindings: WorkloadBindings, logLimits: LogLimits, hooks: LiveHooks, spare?: Prepared): Promise<Live> {
   const state = { loading: true, running: 0 };
   const self: { live?: Live } = {};
   const gate: Gate = {
@@ -61,10 +97,10 @@ export async function buildLive(spec: WorkloadSpec, source: string, bindings: Wo
       if (self.live) hooks.report(self.live, outbox);
     },
   };
+  const p = spare ?? (await prepare(spec.memoryLimitMiB, logLimits));
+  const { isolate, context, booted } = p;
+  Object.assign(p.who, { spec, b: bindings, gate });
   try {
-    const context = await isolate.createContext();
-    await context.global.set("globalThis", context.global.derefInto());
-    booted = await bootContext(isolate, context, spec, bindings, logLimits, gate);
     const user = await runScript(spec, source, isolate, context);
     const list = (await booted.bind.apply(undefined, [user.derefInto(), spec.name, spec.namespace], {
       result: { reference: true },
@@ -80,8 +116,7 @@ export async function buildLive(spec: WorkloadSpec, source: string, bindings: Wo
     (watch as IVM.Reference<() => unknown>).apply(undefined, [], { result: { promise: true } }).catch(() => hooks.died(live));
     return live;
   } catch (err) {
-    booted?.release();
-    if (!isolate.isDisposed) isolate.dispose();
+    discard(p);
     throw err;
   }
 }
@@ -94,11 +129,18 @@ async function runScript(spec: WorkloadSpec, source: string, isolate: IVM.Isolat
     throw new NexError("NEX_E_BAD_ARTIFACT", `the function does not compile: ${describeLoadError(err, filename)}`);
   });
   // Top-level code may loop on host calls, which the isolate's own watchdog does not interrupt.
+  const started = performance.now();
   const guard = setTimeout(() => isolate.isDisposed || isolate.dispose(), spec.timeoutMs + HOST_TIMEOUT_GRACE_MS);
   const user = (await script
     .run(context, { reference: true, timeout: spec.timeoutMs })
     .catch((err: Error) => {
-      const why = isolate.isDisposed ? `it ran past the ${spec.timeoutMs} ms timeout` : describeLoadError(err, filename);
+      // A disposed isolate was stopped by the guard above (its time was up) or by V8 (its memory limit).
+      const outOfTime = performance.now() - started >= spec.timeoutMs;
+      const why = !isolate.isDisposed
+        ? describeLoadError(err, filename)
+        : outOfTime
+          ? `it ran past the ${spec.timeoutMs} ms timeout`
+          : `it exceeded its ${spec.memoryLimitMiB} MiB memory limit`;
       throw new NexError("NEX_E_BAD_ARTIFACT", `the script failed while loading: ${why}`);
     })
     .finally(() => clearTimeout(guard))) as IVM.Reference<unknown>;

@@ -91,7 +91,21 @@ export class NexWs {
   /** The namespace's workloads across nodes (LIST). */
   async list(): Promise<WorkloadSummary[]> {
     const replies = await this.gather<ListReply>("LIST");
-    return replies.flatMap((r) => r.workloads ?? []);
+    const out: WorkloadSummary[] = [];
+    for (const r of replies) {
+      out.push(...(r.workloads ?? []));
+      // A list larger than one message comes in pages, from that node alone; the desired workloads are not shown here.
+      let next = r.next;
+      while (next !== undefined && next > 0) {
+        const m = await this.nc.request(subjects.control(this.namespace, "LIST", r.nodeId), JSON.stringify({ offset: next }), { timeout: 5_000 });
+        if (m.headers?.get(Headers.ServiceErrorCode)) break;
+        const page = m.json<ListReply>();
+        out.push(...(page.workloads ?? []));
+        if ((page.workloads ?? []).length === 0) break;
+        next = page.next;
+      }
+    }
+    return out;
   }
 
   /**

@@ -7,10 +7,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { NexClient } from "../src/client/index.js";
 import { DeadLetters } from "../src/client/dlq.js";
+import { ReplyBook } from "../src/runner/durable.js";
 import { subjects, type StopReply } from "../src/contract/index.js";
 import { TestEnv, check } from "../src/testkit/index.js";
 import { kill9, nodeUp, type NodeProc } from "./helpers/nodes.js";
@@ -32,6 +33,29 @@ function recorder(failWhen = "false"): string {
     return "ok " + id + " " + ctx.deliveryCount;
   };`;
 }
+
+void test("durable - a noted request whose stored copy never came does not shift the replies of identical requests after it", async () => {
+  const book = new ReplyBook();
+  const data = new TextEncoder().encode("same");
+  const req = (reply: string): Msg => ({ subject: "t.in", reply, data, headers: undefined }) as unknown as Msg;
+  const key = ReplyBook.key("t.in", undefined, data);
+  const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
+  book.note(req("stale"));
+  // Sequential identical requests: each stored copy, stored as its request passed, gets its own request's reply.
+  for (const r of ["r1", "r2", "r3"]) {
+    await pause();
+    book.note(req(r));
+    assert.equal(book.take(key, Date.now()), r);
+  }
+  // Two in flight at once are both answered, each once.
+  book.note(req("a"));
+  await pause();
+  book.note(req("b"));
+  const t = Date.now();
+  assert.deepEqual([book.take(key, t - 30), book.take(key, t)].sort(), ["a", "b"]);
+  assert.equal(book.take(key, Date.now()), "stale", "the stale one is still there, last");
+  assert.equal(book.take(key, Date.now()), undefined);
+});
 
 void describe("durable triggers", () => {
   let env: TestEnv;

@@ -55,19 +55,36 @@ export class ReplyBook {
     this.size++;
   }
 
-  /** The reply subject of the oldest request with this digest, removed from the book; undefined when none. */
-  take(key: string): string | undefined {
+  /**
+   * The reply subject of the request with this digest that passed closest to `storedAt` (the stored copy's server
+   * time, in ms), removed from the book; undefined when none. Requests with the same content are told apart by when
+   * they passed: an entry whose stored copy never came (or came before it was noted) is left to expire, instead of
+   * taking the answer of every request after it.
+   */
+  take(key: string, storedAt: number): string | undefined {
     const list = this.book.get(key);
     if (!list) return undefined;
     const now = Date.now();
-    let e = list.shift();
-    this.size--;
-    while (e && now - e.at > REPLY_TTL_MS) {
-      e = list.shift();
-      if (e) this.size--;
+    let best = -1;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      if (now - e.at > REPLY_TTL_MS) continue;
+      if (best < 0 || Math.abs(e.at - storedAt) < Math.abs(list[best]!.at - storedAt)) best = i;
+    }
+    const reply = best < 0 ? undefined : list[best]!.reply;
+    if (best >= 0) {
+      list.splice(best, 1);
+      this.size--;
+    }
+    // Expired entries of this digest go too.
+    for (let i = list.length - 1; i >= 0; i--) {
+      if (now - list[i]!.at > REPLY_TTL_MS) {
+        list.splice(i, 1);
+        this.size--;
+      }
     }
     if (list.length === 0) this.book.delete(key);
-    return e?.reply;
+    return reply;
   }
 
   /** Drops expired entries (and, when full, the oldest ones too). */
@@ -89,6 +106,8 @@ export interface DurableDelivery {
   messageId: string;
   /** The digest under which the request's reply subject was noted. */
   replyKey: string;
+  /** When the server stored the message (ms since the epoch). */
+  storedAt: number;
 }
 
 /** The outcome the consumer acts on after one invocation. */
@@ -135,6 +154,7 @@ export class DurableConsumer {
           deliveryCount: m.info.deliveryCount,
           messageId: messageIdOf(m.headers, this.stream, m.seq),
           replyKey: ReplyBook.key(m.subject, m.headers, m.data),
+          storedAt: m.info.timestampNanos / 1e6,
         });
       },
     });

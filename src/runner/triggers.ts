@@ -147,7 +147,7 @@ export class TriggeredFunction {
 
   /** Where the answer to a stored message goes: the request it came from, if this instance saw it pass. */
   private answerTo(durable: DurableConsumer, d: DurableDelivery): Answerable {
-    const reply = durable.book.take(d.replyKey);
+    const reply = durable.book.take(d.replyKey, d.storedAt);
     return {
       subject: d.msg.subject,
       reply,

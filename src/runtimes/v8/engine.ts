@@ -59,7 +59,7 @@ const SPARE_DELAY_MS = 5;
  * One isolate kept booted for the next wake, so that a wake only runs the function's own script: the runtime's boot
  * (isolate, context, console and web APIs) is most of a build. The next spare is booted shortly after one is taken
  * (a wake that finds none boots its own, as before); a wake with another memory limit boots its own, and the spare
- * follows that limit from then on. None is made before the first wake.
+ * follows that limit from then on. Deploys take it too. None is made before the first deploy or wake.
  */
 function spares(logLimits: LogLimits): { take: Spares; close(): void } {
   let spare: { limit: number; ready: Promise<Prepared | undefined> } | undefined;
@@ -206,8 +206,9 @@ class V8Function implements LoadedFunction {
   }
 
   /** Initial build at deploy. */
+  /** Builds the first isolate, from the runner's spare when one is booted: a deploy then runs only the user's script. */
   async init(): Promise<void> {
-    this.live = await this.build();
+    this.live = await this.build(await this.spare(this.spec.memoryLimitMiB));
   }
 
   /** True while the function holds no isolate because it was idle. */

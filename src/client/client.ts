@@ -208,8 +208,11 @@ export class NexClient {
     // A node whose list does not fit in one message sends it in pages: the rest is asked of that node alone.
     for (const r of replies) {
       let page = r;
-      while (page.next !== undefined && page.next > 0) {
-        page = await this.request<ListReply>("LIST", r.nodeId, { ...body, offset: page.next });
+      let at = 0;
+      // Pages must move on: a `next` that does not (a confused or hostile node) ends the listing of that node.
+      while (typeof page.next === "number" && Number.isSafeInteger(page.next) && page.next > at) {
+        at = page.next;
+        page = await this.request<ListReply>("LIST", r.nodeId, { ...body, offset: at });
         r.workloads = [...(r.workloads ?? []), ...(page.workloads ?? [])];
         if (page.desired) r.desired = [...(r.desired ?? []), ...page.desired];
       }

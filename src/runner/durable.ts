@@ -64,27 +64,28 @@ export class ReplyBook {
   take(key: string, storedAt: number): string | undefined {
     const list = this.book.get(key);
     if (!list) return undefined;
+    // Entries are noted in time order: the expired ones lead, and the closest one is found by bisection.
     const now = Date.now();
-    let best = -1;
-    for (let i = 0; i < list.length; i++) {
-      const e = list[i]!;
-      if (now - e.at > REPLY_TTL_MS) continue;
-      if (best < 0 || Math.abs(e.at - storedAt) < Math.abs(list[best]!.at - storedAt)) best = i;
+    while (list.length > 0 && now - list[0]!.at > REPLY_TTL_MS) {
+      list.shift();
+      this.size--;
     }
-    const reply = best < 0 ? undefined : list[best]!.reply;
-    if (best >= 0) {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.at < storedAt) lo = mid + 1;
+      else hi = mid;
+    }
+    // lo is the first entry noted at or after storedAt; the one before it may be closer.
+    const best = lo > 0 && (lo === list.length || storedAt - list[lo - 1]!.at <= list[lo]!.at - storedAt) ? lo - 1 : lo;
+    const e = list[best];
+    if (e) {
       list.splice(best, 1);
       this.size--;
     }
-    // Expired entries of this digest go too.
-    for (let i = list.length - 1; i >= 0; i--) {
-      if (now - list[i]!.at > REPLY_TTL_MS) {
-        list.splice(i, 1);
-        this.size--;
-      }
-    }
     if (list.length === 0) this.book.delete(key);
-    return reply;
+    return e?.reply;
   }
 
   /** Drops expired entries (and, when full, the oldest ones too). */
